@@ -47,7 +47,8 @@ class Denoiser:
         s = sigma.to(device=x.device, dtype=x.dtype).reshape(shape)
         alpha_bar = 1 / (1 + s**2)
         x_t = x * alpha_bar.sqrt()  # 1. VE → VP: the input the network was trained on
-        t = self.schedule.t_from_sigma(sigma).to(device=x.device, dtype=torch.float32)  # 2. σ → timestep
+        t_dtype = torch.promote_types(x.dtype, torch.float32)  # float64 runs keep t exact; half precision gets float32
+        t = self.schedule.t_from_sigma(sigma).to(device=x.device, dtype=t_dtype)  # 2. σ → timestep
         out = self.net(x_t, t, cond)  # 3. the network's prediction
         if self.prediction == "eps":  # 4. prediction → x̂₀
             x0 = x - s * out

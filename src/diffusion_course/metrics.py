@@ -7,6 +7,11 @@ to that floor, never by the raw number.
 
 - `sliced_wasserstein`: average 1-D Wasserstein-2 distance over random projections (any dimension).
 - `mmd_rbf`: maximum mean discrepancy with a sum of Gaussian kernels (biased V-statistic, ≥ 0).
+- `frechet_distance`: distance between Gaussians fitted to two feature sets (Heusel et al. 2017, the "FID" formula;
+  the course computes it in its own evaluator's feature space, see `evaluation.py`).
+- `precision_recall`: k-nearest-neighbour manifold precision and recall (Kynkäänniemi et al. 2019): precision is the
+  share of generated samples that fall inside the real data's manifold (fidelity), recall the share of real samples
+  inside the generated manifold (diversity / coverage).
 """
 from __future__ import annotations
 
@@ -50,3 +55,34 @@ def floor(metric: Callable[[Tensor, Tensor], float], sample_real: Callable[[int,
           seeds=(1001, 1002)) -> float:
     """The metric between two independent real samples of size n: the best a perfect model can score."""
     return metric(sample_real(n, seeds[0]), sample_real(n, seeds[1]))
+
+
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½) between Gaussians fitted to features a (n, d) and b (m, d)."""
+    _check_sets(a, b)
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise ValueError("frechet_distance needs at least 2 samples in each set")
+    a, b = a.double().cpu(), b.double().cpu()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    # tr((Σ_a Σ_b)^½) = Σ √λ_i over the eigenvalues of Σ_a Σ_b, which are real and ≥ 0 up to rounding
+    eig = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0)
+    return float((mu_a - mu_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * eig.sqrt().sum())
+
+
+def _knn_radii(x: Tensor, k: int) -> Tensor:
+    """Distance from each point to its k-th nearest neighbour within the same set."""
+    d = torch.cdist(x, x)
+    return d.kthvalue(k + 1, dim=1).values  # +1: the nearest "neighbour" is the point itself
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
+    """(precision, recall) of `fake` against `real` feature sets, with k-NN balls as manifold estimates."""
+    _check_sets(real, fake)
+    if min(real.shape[0], fake.shape[0]) <= k:
+        raise ValueError(f"precision_recall needs more than k={k} samples in each set")
+    real, fake = real.double().cpu(), fake.double().cpu()
+    d = torch.cdist(fake, real)  # (n_fake, n_real)
+    precision = (d <= _knn_radii(real, k)[None, :]).any(dim=1).double().mean()
+    recall = (d.T <= _knn_radii(fake, k)[None, :]).any(dim=1).double().mean()
+    return float(precision), float(recall)

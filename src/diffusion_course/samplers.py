@@ -46,8 +46,8 @@ def _pairs(sigmas) -> list[tuple[float, float]]:
     s = [float(v) for v in torch.as_tensor(sigmas, dtype=torch.float64).flatten()]
     if len(s) < 2:
         raise ValueError(f"sigmas needs at least two noise levels (start and end), got {len(s)}")
-    if any(a <= b for a, b in zip(s, s[1:])) or s[-1] < 0:
-        raise ValueError(f"sigmas must be strictly decreasing and end at a level >= 0, got {s[:4]}...{s[-2:]}")
+    if not all(math.isfinite(v) for v in s) or not all(a > b for a, b in zip(s, s[1:])) or s[-1] < 0:
+        raise ValueError(f"sigmas must be finite, strictly decreasing and end at a level >= 0, got {s[:4]}...{s[-2:]}")
     return list(zip(s[:-1], s[1:]))
 
 

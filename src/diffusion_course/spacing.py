@@ -26,7 +26,9 @@ def timesteps_for(schedule: NoiseSchedule, n: int, spacing: str = "trailing") ->
     if spacing == "leading":
         t = np.arange(n)[::-1] * (T // n)
     elif spacing == "trailing":
-        t = np.round(np.arange(T, 0, -T / n)) - 1
+        # [:n]: for some n (61, 103, ... of T=1000) float round-off gives arange an extra point
+        # near 0, i.e. t = -1 (diffusers 0.42.1 keeps it and takes n+1 steps)
+        t = np.round(np.arange(T, 0, -T / n))[:n] - 1
     elif spacing == "linspace":
         t = np.linspace(0, T - 1, n)[::-1]
     elif spacing == "karras":

@@ -1,0 +1,1 @@
+"""Benchmarks: heavy measurements that write their numbers into BENCHMARKS.md (not timed tests)."""

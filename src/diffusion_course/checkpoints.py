@@ -1,0 +1,134 @@
+"""Shipped checkpoints: safetensors weights + a JSON config, listed in a manifest with sha256.
+
+    weights/NAME.safetensors   the tensors (never a pickle)
+    weights/NAME.json          {"kind": ..., "config": {...}, "meta": {command, training time, metrics, ...}}
+    weights/manifest.json      {NAME: {"sha256": ..., "config_sha256": ..., "bytes": ...}}
+
+`load_checkpoint(NAME)` checks both hashes against the manifest, rebuilds the model from its
+config, compares the config with what the caller expects (if given) and names every field that
+differs, then loads the weights strictly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, altered, or does not match the configuration asked for."""
+
+
+def _builders() -> dict[str, Callable[[dict], nn.Module]]:
+    # the kinds of model the course ships; imported lazily to keep this module light
+    from .evaluator import Evaluator, EvaluatorConfig
+    from .unet import UNet, UNetConfig
+
+    builders = {
+        "unet": lambda cfg: UNet(UNetConfig(**cfg)),
+        "evaluator": lambda cfg: Evaluator(EvaluatorConfig(**cfg)),
+    }
+    builders.update(_extra_builders())
+    return builders
+
+
+def _extra_builders() -> dict[str, Callable[[dict], nn.Module]]:
+    """Model kinds added by later chapters (text encoder, VAE), registered if their modules exist."""
+    out: dict[str, Callable[[dict], nn.Module]] = {}
+    try:
+        from .text import TextEncoder, TextEncoderConfig
+
+        out["text_encoder"] = lambda cfg: TextEncoder(TextEncoderConfig(**cfg))
+    except ImportError:
+        pass
+    try:
+        from .vae import VAE, VAEConfig
+
+        out["vae"] = lambda cfg: VAE(VAEConfig(**cfg))
+    except ImportError:
+        pass
+    return out
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _normalise(config: dict) -> dict:
+    """JSON round trip, so tuples and lists compare equal."""
+    return json.loads(json.dumps(config))
+
+
+def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: dict | None = None,
+                    directory: Path = WEIGHTS_DIR) -> dict:
+    """Write NAME.safetensors and NAME.json into `directory` and record their hashes in its manifest."""
+    if kind not in _builders():
+        raise ValueError(f"kind must be one of {sorted(_builders())}, got {kind!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights, config_path = directory / f"{name}.safetensors", directory / f"{name}.json"
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights))
+    config_path.write_text(json.dumps({"kind": kind, "config": _normalise(config), "meta": meta or {}}, indent=2) + "\n")
+    manifest_path = directory / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = {"sha256": sha256(weights), "config_sha256": sha256(config_path), "bytes": weights.stat().st_size}
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    return manifest[name]
+
+
+def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
+    """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if name not in manifest:
+        raise CheckpointError(f"no checkpoint named {name!r} in {manifest_path}; available: {sorted(manifest)}")
+    entry = manifest[name]
+    for suffix, key in ((".safetensors", "sha256"), (".json", "config_sha256")):
+        path = directory / f"{name}{suffix}"
+        if not path.exists():
+            raise CheckpointError(f"{path} is listed in the manifest but missing")
+        if sha256(path) != entry[key]:
+            raise CheckpointError(f"{path} does not match the sha256 in {manifest_path}: the file was changed or "
+                                  f"corrupted (retrain it with the command in {name}.json, or restore it from git)")
+    return json.loads((directory / f"{name}.json").read_text())
+
+
+def config_differences(expected: dict, actual: dict) -> list[str]:
+    """Human-readable list of the fields where two configs differ."""
+    e, a = _normalise(expected), _normalise(actual)
+    return [f"{k}: expected {e.get(k, '<absent>')!r}, checkpoint has {a.get(k, '<absent>')!r}"
+            for k in sorted(set(e) | set(a)) if e.get(k, "<absent>") != a.get(k, "<absent>")]
+
+
+def load_checkpoint(name: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
+    """(model in eval mode, info dict) for a shipped checkpoint; `expect` is a config (dict or dataclass) to match."""
+    info = checkpoint_info(name, directory)
+    if expect is not None:
+        expect = expect.to_dict() if hasattr(expect, "to_dict") else dict(expect)
+        diffs = config_differences(expect, info["config"])
+        if diffs:
+            raise CheckpointError(f"checkpoint {name!r} was trained with a different config: " + "; ".join(diffs))
+    builders = _builders()
+    if info["kind"] not in builders:
+        raise CheckpointError(f"checkpoint {name!r} has unknown kind {info['kind']!r}")
+    model = builders[info["kind"]](info["config"])
+    state = load_file(str(Path(directory) / f"{name}.safetensors"))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, info

@@ -1,0 +1,220 @@
+"""The course's U-Net: a time-conditioned denoiser for small images, with hooks for labels and text.
+
+`UNet(config)(x_t, t, cond)` follows the course's model contract. `cond` is None, a LongTensor of
+class labels, or a dict with any of: "label" (B,), "context" (B, L, context_dim) token features for
+cross-attention, and "context_mask" (B, L) True where a token is real (not padding).
+
+Layout (defaults): 32×32 → 16×16 → 8×8, one residual block per level on the way down and up,
+self-attention only at the lowest resolution, where it is cheap. Every residual block receives
+the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .embeddings import TimeEmbedding
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 3  # image channels in
+    out_channels: int = 3  # prediction channels out (same as in for ε/x₀/v prediction)
+    image_size: int = 32  # height = width of the input
+    channels: tuple[int, ...] = (32, 64, 128)  # width at each resolution level (each level halves H and W)
+    blocks_per_level: int = 1  # residual blocks per level on the way down (the way up has one more)
+    attention_levels: tuple[int, ...] = (2,)  # level indices with self-attention (0 = full resolution)
+    attention_head_dim: int = 32  # channels per attention head
+    mid_attention: bool = True  # self-attention in the middle block at the lowest resolution
+    time_dim: int = 128  # width of the time embedding
+    num_classes: int | None = None  # class-conditional: an embedding of this many labels + 1 "no label" id
+    context_dim: int | None = None  # text-conditional: width of the token features to cross-attend to
+    groups: int = 8  # GroupNorm groups
+    dropout: float = 0.0  # dropout inside residual blocks
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        self.attention_levels = tuple(self.attention_levels)
+        n = len(self.channels)
+        if n == 0 or any(c % self.groups for c in self.channels):
+            raise ValueError(f"channels must be non-empty and divisible by groups={self.groups}, got {self.channels}")
+        if any(not 0 <= a < n for a in self.attention_levels):
+            raise ValueError(f"attention_levels must index levels 0..{n - 1}, got {self.attention_levels}")
+        if self.image_size % 2 ** (n - 1):
+            raise ValueError(f"image_size {self.image_size} must be divisible by 2^{n - 1} for {n} levels")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm → SiLU → 3×3 conv, add the embedding (as scale and shift), again, plus a skip connection."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int, groups: int, dropout: float):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(groups, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, 2 * cout)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.drop = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)  # start each block as the identity: stable early training
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(self.drop(F.silu(h)))
+
+
+class Attention(nn.Module):
+    """Multi-head attention over the pixels of a feature map: self-attention, or cross-attention to `context`."""
+
+    def __init__(self, channels: int, head_dim: int, groups: int, context_dim: int | None = None):
+        super().__init__()
+        self.heads = max(1, channels // head_dim)
+        self.norm = nn.GroupNorm(groups, channels)
+        self.q = nn.Linear(channels, channels)
+        self.kv = nn.Linear(context_dim or channels, 2 * channels)
+        self.out = nn.Linear(channels, channels)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.last_weights: Tensor | None = None  # set when `keep_weights` is True (attention maps for notebooks)
+        self.keep_weights = False
+
+    def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        b, c, h, w = x.shape
+        tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        src = tokens if context is None else context
+        q = self.q(tokens).view(b, -1, self.heads, c // self.heads).transpose(1, 2)
+        k, v = (t.view(b, -1, self.heads, c // self.heads).transpose(1, 2) for t in self.kv(src).chunk(2, dim=-1))
+        attn_mask = None if mask is None else mask[:, None, None, :].to(torch.bool)
+        if self.keep_weights:
+            scores = q @ k.transpose(-1, -2) / (c // self.heads) ** 0.5
+            if attn_mask is not None:
+                scores = scores.masked_fill(~attn_mask, float("-inf"))
+            weights = scores.softmax(-1)
+            self.last_weights = weights.detach()
+            out = weights @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = out.transpose(1, 2).reshape(b, h * w, c)
+        return x + self.out(out).transpose(1, 2).reshape(b, c, h, w)
+
+
+class Level(nn.Module):
+    """One resolution level: residual blocks, each optionally followed by self- and cross-attention."""
+
+    def __init__(self, cins: list[int], cout: int, cfg: UNetConfig, attention: bool):
+        super().__init__()
+        self.res = nn.ModuleList(ResBlock(c, cout, cfg.time_dim, cfg.groups, cfg.dropout) for c in cins)
+        make_attn = attention
+        self.self_attn = nn.ModuleList(
+            Attention(cout, cfg.attention_head_dim, cfg.groups) if make_attn else nn.Identity() for _ in cins
+        )
+        cross = attention and cfg.context_dim is not None
+        self.cross_attn = nn.ModuleList(
+            Attention(cout, cfg.attention_head_dim, cfg.groups, cfg.context_dim) if cross else nn.Identity() for _ in cins
+        )
+
+    def block(self, i: int, h: Tensor, emb: Tensor, context, mask) -> Tensor:
+        h = self.res[i](h, emb)
+        if isinstance(self.self_attn[i], Attention):
+            h = self.self_attn[i](h)
+        if isinstance(self.cross_attn[i], Attention) and context is not None:
+            h = self.cross_attn[i](h, context, mask)
+        return h
+
+
+class UNet(nn.Module):
+    """U-Net ε/x₀/v-predictor: `net(x_t, t, cond=None) -> (B, out_channels, H, W)`."""
+
+    def __init__(self, config: UNetConfig | None = None, **overrides):
+        super().__init__()
+        cfg = config or UNetConfig(**overrides)
+        self.config = cfg
+        ch = cfg.channels
+        self.time = TimeEmbedding(cfg.time_dim)
+        self.label = nn.Embedding(cfg.num_classes + 1, cfg.time_dim) if cfg.num_classes else None
+        self.stem = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        skips = [ch[0]]
+        for i, c in enumerate(ch):
+            cins = [ch[i - 1] if i else ch[0]] + [c] * (cfg.blocks_per_level - 1)
+            self.down.append(Level(cins, c, cfg, i in cfg.attention_levels))
+            skips += [c] * cfg.blocks_per_level
+            if i < len(ch) - 1:
+                skips.append(c)
+        self.downsample = nn.ModuleList(nn.Conv2d(c, c, 3, stride=2, padding=1) for c in ch[:-1])
+        self.mid = Level([ch[-1], ch[-1]], ch[-1], cfg, cfg.mid_attention)
+        self.up = nn.ModuleList()
+        cin = ch[-1]
+        for i in reversed(range(len(ch))):
+            cins = []
+            for _ in range(cfg.blocks_per_level + 1):
+                cins.append(cin + skips.pop())
+                cin = ch[i]
+            self.up.append(Level(cins, ch[i], cfg, i in cfg.attention_levels))
+        self.upsample = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for c in reversed(ch[1:]))
+        self.head = nn.Sequential(nn.GroupNorm(cfg.groups, ch[0]), nn.SiLU(), nn.Conv2d(ch[0], cfg.out_channels, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def embed(self, t: Tensor, cond) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The per-example embedding (time + label) and the cross-attention context and mask."""
+        emb = self.time(t)
+        label, context, mask = _unpack(cond)
+        if label is not None:
+            if self.label is None:
+                raise ValueError("this UNet has no label embedding (config.num_classes is None) but got labels")
+            emb = emb + self.label(label)
+        if context is not None and self.config.context_dim is None:
+            raise ValueError("this UNet has no cross-attention (config.context_dim is None) but got a context")
+        return emb, context, mask
+
+    def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
+        cfg = self.config
+        if x.ndim != 4 or x.shape[1] != cfg.in_channels or x.shape[-1] % 2 ** (len(cfg.channels) - 1):
+            raise ValueError(f"x must be (B, {cfg.in_channels}, H, W) with H, W divisible by "
+                             f"{2 ** (len(cfg.channels) - 1)}, got {tuple(x.shape)}")
+        t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        t = t.expand(x.shape[0]) if t.ndim == 0 else t
+        emb, context, mask = self.embed(t, cond)
+        h = self.stem(x)
+        skips = [h]
+        for i, level in enumerate(self.down):  # 1. down: residual blocks, remember every output
+            for j in range(len(level.res)):
+                h = level.block(j, h, emb, context, mask)
+                skips.append(h)
+            if i < len(self.downsample):
+                h = self.downsample[i](h)
+                skips.append(h)
+        h = self.mid.block(1, self.mid.block(0, h, emb, context, mask), emb, context, mask)  # 2. middle
+        for k, level in enumerate(self.up):  # 3. up: concatenate the matching skip before each block
+            for j in range(len(level.res)):
+                h = level.block(j, torch.cat([h, skips.pop()], dim=1), emb, context, mask)
+            if k < len(self.upsample):
+                h = self.upsample[k](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return self.head(h)  # 4. back to image channels
+
+
+def _unpack(cond) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    if cond is None:
+        return None, None, None
+    if torch.is_tensor(cond):
+        return cond.long(), None, None
+    if isinstance(cond, dict):
+        unknown = set(cond) - {"label", "context", "context_mask"}
+        if unknown:
+            raise ValueError(f"cond dict keys must be among 'label', 'context', 'context_mask'; got {sorted(unknown)}")
+        label = cond.get("label")
+        return (label.long() if label is not None else None), cond.get("context"), cond.get("context_mask")
+    raise TypeError(f"cond must be None, a LongTensor of labels or a dict, got {type(cond).__name__}")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
