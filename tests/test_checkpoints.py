@@ -1,0 +1,51 @@
+"""Checkpoints: safetensors + JSON + manifest round trip, hash and config checks with clear messages."""
+import json
+
+import pytest
+import torch
+
+from diffusion_course import UNet, UNetConfig
+from diffusion_course.checkpoints import CheckpointError, checkpoint_info, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    cfg = UNetConfig(channels=(16, 32), time_dim=32)
+    net = UNet(cfg)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    save_checkpoint("tiny", net, "unet", cfg.to_dict(), {"command": "test"}, directory=tmp_path)
+    return tmp_path, net, cfg
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    folder, net, cfg = saved
+    loaded, info = load_checkpoint("tiny", expect=cfg, directory=folder)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3.0, 500.0])
+    torch.testing.assert_close(loaded(x, t), net(x, t), rtol=0, atol=0)
+    assert info["meta"]["command"] == "test" and not loaded.training
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["tiny"]["sha256"]) == 64
+    assert not any(p.suffix in (".pt", ".pth", ".pkl", ".bin") for p in folder.iterdir())
+
+
+def test_a_changed_file_is_refused(saved):
+    folder, _, _ = saved
+    data = bytearray((folder / "tiny.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (folder / "tiny.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        checkpoint_info("tiny", folder)
+
+
+def test_a_config_mismatch_names_the_fields(saved):
+    folder, _, cfg = saved
+    other = UNetConfig(channels=(16, 64), time_dim=32)
+    with pytest.raises(CheckpointError, match=r"channels: expected \[16, 64\], checkpoint has \[16, 32\]"):
+        load_checkpoint("tiny", expect=other, directory=folder)
+
+
+def test_missing_checkpoints_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint named 'nope'"):
+        load_checkpoint("nope", directory=tmp_path)

@@ -1,0 +1,108 @@
+"""The U-Net: shapes through every configuration, conditioning hooks, determinism and clear errors."""
+import pytest
+import torch
+
+from diffusion_course import UNet, UNetConfig, count_parameters
+from diffusion_course.unet import Attention, ResBlock
+
+
+def _x(b=2, c=3, s=32):
+    return torch.randn(b, c, s, s, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("cfg", [
+    UNetConfig(channels=(16, 32), attention_levels=(1,), time_dim=32),
+    UNetConfig(channels=(16, 32, 32), blocks_per_level=2, attention_levels=(), mid_attention=False, time_dim=32),
+    UNetConfig(channels=(16, 32, 32), patch_size=2, attention_levels=(2,), time_dim=32),
+    UNetConfig(in_channels=1, out_channels=1, channels=(16, 32), attention_levels=(0, 1), time_dim=32),
+    UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(32, 64), attention_levels=(1,), time_dim=32),
+])
+def test_output_shape_matches_input(cfg):
+    net = UNet(cfg)
+    x = _x(3, cfg.in_channels, cfg.image_size)
+    assert net(x, torch.tensor([0.0, 10.5, 999.0])).shape == (3, cfg.out_channels, cfg.image_size, cfg.image_size)
+    assert net(x, torch.tensor(5.0)).shape == x.shape[:1] + (cfg.out_channels,) + x.shape[2:]
+
+
+def test_zero_initialised_output_and_time_dependence_after_a_step():
+    net = UNet(UNetConfig(channels=(16, 32), time_dim=32))
+    x = _x()
+    assert net(x, torch.tensor([1.0, 2.0])).abs().max() == 0  # the head starts at zero
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(3):  # zero-initialised layers need two steps before the time path gets gradient
+        opt.zero_grad()
+        (net(x, torch.tensor([1.0, 900.0])) - x).pow(2).mean().backward()
+        opt.step()
+    a, b = net(x, torch.tensor([1.0, 1.0])), net(x, torch.tensor([900.0, 900.0]))
+    assert not torch.allclose(a, b), "the output must depend on t"
+
+
+def test_class_and_text_conditioning_change_the_output():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=(16, 32), time_dim=32, num_classes=4, context_dim=8))
+    for p in net.parameters():  # make the zero-initialised layers live
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = _x(), torch.tensor([100.0, 100.0])
+    ctx = torch.randn(2, 5, 8)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    base = net(x, t)
+    assert not torch.allclose(net(x, t, torch.tensor([0, 1])), base)
+    assert not torch.allclose(net(x, t, {"context": ctx, "context_mask": mask}), base)
+    # a padded token must not matter: changing it leaves the output unchanged
+    ctx2 = ctx.clone()
+    ctx2[1, 3] += 5.0
+    out1 = net(x, t, {"label": torch.tensor([4, 4]), "context": ctx, "context_mask": mask})
+    out2 = net(x, t, {"label": torch.tensor([4, 4]), "context": ctx2, "context_mask": mask})
+    torch.testing.assert_close(out1[1], out2[1])
+    assert not torch.allclose(out1[0], net(x, t, {"label": torch.tensor([4, 4]), "context": ctx2 * 0, "context_mask": mask})[0])
+
+
+def test_cross_attention_shapes_and_weights():
+    attn = Attention(32, head_dim=16, groups=8, context_dim=12)
+    attn.keep_weights = True
+    x, ctx = torch.randn(2, 32, 4, 4), torch.randn(2, 7, 12)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[0, 5:] = False
+    assert attn(x, ctx, mask).shape == x.shape
+    w = attn.last_weights
+    assert w.shape == (2, 2, 16, 7)  # (batch, heads, pixels, tokens)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 16))
+    assert w[0, :, :, 5:].abs().max() == 0  # padding gets no attention
+    attn.keep_weights = False
+    torch.testing.assert_close(attn(x, ctx, mask), Attention.forward(attn, x, ctx, mask))
+
+
+def test_resblock_uses_the_embedding():
+    block = ResBlock(8, 16, emb_dim=4, groups=4, dropout=0.0)
+    torch.nn.init.normal_(block.conv2.weight, std=0.1)
+    x = torch.randn(2, 8, 6, 6)
+    assert block(x, torch.zeros(2, 4)).shape == (2, 16, 6, 6)
+    assert not torch.allclose(block(x, torch.zeros(2, 4)), block(x, torch.ones(2, 4)))
+
+
+def test_same_seed_same_weights_and_outputs():
+    torch.manual_seed(1)
+    a = UNet(UNetConfig(channels=(16, 32), time_dim=32))
+    torch.manual_seed(1)
+    b = UNet(UNetConfig(channels=(16, 32), time_dim=32))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert count_parameters(a) == count_parameters(b) > 10_000
+
+
+def test_bad_configs_and_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        UNetConfig(channels=(12, 32))
+    with pytest.raises(ValueError, match="attention_levels"):
+        UNetConfig(channels=(16, 32), attention_levels=(2,))
+    with pytest.raises(ValueError, match="image_size"):
+        UNetConfig(image_size=30)
+    net = UNet(UNetConfig(channels=(16, 32), time_dim=32))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        net(torch.randn(2, 1, 32, 32), torch.zeros(2))
+    with pytest.raises(ValueError, match="num_classes"):
+        net(_x(), torch.zeros(2), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="context_dim"):
+        net(_x(), torch.zeros(2), {"context": torch.randn(2, 3, 8)})
+    with pytest.raises(ValueError, match="cond dict keys"):
+        net(_x(), torch.zeros(2), {"labels": torch.tensor([0, 1])})
