@@ -1,0 +1,89 @@
+"""Quality against network evaluations (NFE) for every sampler on the shipped unconditional model.
+
+    python -m benchmarks.sampler_sweep [--n 1000] [--quick]
+
+For each sampler and NFE budget, n samples start from the same initial noise (seed 1234) and are
+judged by the evaluator (FD / floor at the same n, recognition, precision, recall); wall-clock per
+image is measured on this machine with batches of 250. Writes benchmarks/results/sampler_sweep.json
+(plotted by notebook 05) and the "Samplers" section of BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import diffusion_course as dc
+from diffusion_course.checkpoints import load_checkpoint
+from diffusion_course.evaluation import evaluate_samples
+from diffusion_course.recipes import UNCOND_SCHEDULE
+
+from .record import machine, record
+
+RESULTS = Path(__file__).resolve().parent / "results" / "sampler_sweep.json"
+#: sampler -> (spacing, NFE budgets). ODE solvers use Karras spacing (Karras et al. 2022 §3), the
+#: DDPM/DDIM family the "trailing" spacing that starts at the last training step (Lin et al. 2024).
+PLAN = {
+    "ddpm": ("trailing", [10, 20, 50, 100, 250, 1000]),
+    "ddim": ("trailing", [5, 10, 20, 50, 100, 250]),
+    "euler": ("karras", [5, 10, 20, 50, 100]),
+    "heun": ("karras", [5, 9, 19, 49, 99]),
+    "dpmpp_2m": ("karras", [5, 10, 20, 50, 100]),
+}
+
+
+def steps_for(sampler: str, nfe: int) -> int:
+    """Heun spends two evaluations per step except the last: N steps cost 2N − 1."""
+    return (nfe + 1) // 2 if sampler == "heun" else nfe
+
+
+def run_one(model, schedule, sampler, spacing, nfe, n, seed=1234, batch=250):
+    sigmas = dc.make_sigmas(schedule, steps_for(sampler, nfe), spacing)
+    denoiser = dc.Denoiser(model, schedule, prediction="v", clip=1.0)
+    g = torch.Generator().manual_seed(seed)
+    out, seconds = [], 0.0
+    for i in range(0, n, batch):
+        x = dc.prior_sample((min(batch, n - i), 3, 32, 32), float(sigmas[0]), g)
+        start = time.perf_counter()
+        out.append(dc.sample(sampler, denoiser, x, sigmas, generator=g))
+        seconds += time.perf_counter() - start
+    return torch.cat(out).clamp(-1, 1), seconds / n
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--quick", action="store_true", help="only NFE ≤ 20 (a smoke run)")
+    args = p.parse_args()
+    model, _ = load_checkpoint("uncond")
+    evaluator, _ = load_checkpoint("evaluator")
+    schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    rows = []
+    for sampler, (spacing, budgets) in PLAN.items():
+        for nfe in budgets:
+            if args.quick and nfe > 20:
+                continue
+            samples, per_image = run_one(model, schedule, sampler, spacing, nfe, args.n)
+            rep = evaluate_samples(samples, evaluator)
+            rows.append(dict(sampler=sampler, spacing=spacing, nfe=nfe, steps=steps_for(sampler, nfe),
+                             fd=rep.fd, fd_floor=rep.fd_floor, fd_ratio=rep.fd_ratio, recognised=rep.recognised,
+                             precision=rep.precision, recall=rep.recall, seconds_per_image=per_image))
+            print(f"{sampler:9} NFE {nfe:5d}: {rep}  {per_image * 1e3:.1f} ms/image", flush=True)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"n": args.n, "machine": machine(), "command": f"python -m benchmarks.sampler_sweep --n {args.n}",
+                                   "rows": rows}, indent=1) + "\n")
+    lines = ["| sampler | spacing | NFE | FD / floor | recognised | precision | recall | ms / image |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['sampler']} | {r['spacing']} | {r['nfe']} | {r['fd_ratio']:.2f} | {r['recognised']:.1%} | "
+              f"{r['precision']:.2f} | {r['recall']:.2f} | {r['seconds_per_image'] * 1e3:.1f} |" for r in rows]
+    record("sampler_sweep", "Samplers: quality against network evaluations",
+           f"python -m benchmarks.sampler_sweep --n {args.n}",
+           f"{args.n} samples per row from the shipped `uncond` model, same initial noise for every row; FD floor at "
+           f"n={args.n} is {rows[0]['fd_floor']:.2f}.\n\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
