@@ -69,7 +69,7 @@ def main() -> None:
     evaluator, _ = load_checkpoint("evaluator")
     images = dc.make_shapes(50_000, split="train", seed=0).images
     rows = [run(n, c, args.minutes, images, evaluator) for n, c in CANDIDATES.items() if not args.only or n in args.only]
-    lines = ["| design | params | steps in budget | train img/s | sample img/s (DPM++ 20) | FD / floor | recognised | precision | recall |",
+    lines = ["| design | params | steps in budget | train img/s | samples/s (20 NFE) | FD / floor | recognised | precision | recall |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         rep = r["report"]
@@ -78,7 +78,7 @@ def main() -> None:
     body = (f"Each design trained from scratch for the same budget of {args.minutes:g} CPU-minutes (the shipped recipe's "
             f"settings: {UNCOND_TRAIN.prediction}-prediction, {UNCOND_TRAIN.weighting} weighting, batch "
             f"{UNCOND_TRAIN.batch_size}, lr {UNCOND_TRAIN.lr}, cosine schedule), then 1,000 samples (DPM-Solver++(2M), 20 "
-            f"Karras steps) were judged by the evaluator. FD / floor: Fréchet distance in evaluator features divided by "
+            f"trailing steps) were judged by the evaluator. FD / floor: Fréchet distance in evaluator features divided by "
             f"the real-vs-real floor at n=1,000.\n\n" + "\n".join(lines))
     record("unet_design", "U-Net design: quality in a fixed CPU budget",
            f"python -m benchmarks.unet_design --minutes {args.minutes:g}", body)

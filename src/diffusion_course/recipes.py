@@ -1,11 +1,15 @@
 """Recipes for every shipped checkpoint, and the command line that reproduces them.
 
-    python -m diffusion_course.train evaluator     # the attribute classifier used by all metrics
-    python -m diffusion_course.train uncond        # the unconditional pixel-space U-Net (notebook 04)
+    python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
+    python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
+    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
+    python -m diffusion_course.train text        # text-conditional U-Net + text encoder, fine-tuned from uncond (07)
 
-Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module,
-and writes safetensors + JSON (with the command, the training time and the measured numbers) into
-the package's weights/ folder (or --out), updating the manifest's sha256.
+Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
+writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
+weights/ folder (or --out), updating the manifest's sha256. Conditional models start from the shipped
+unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
+training begins from a working unconditional model and only has to learn the conditioning.
 """
 from __future__ import annotations
 
@@ -13,33 +17,40 @@ import argparse
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .checkpoints import WEIGHTS_DIR, load_checkpoint, save_checkpoint
-from .denoisers import Denoiser
 from .evaluation import evaluate_samples
 from .evaluator import Evaluator, EvaluatorConfig
+from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
+from .guidance import label_null
+from .prompts import partial_captions
 from .runtime import get_device, progress, seed_everything
-from .samplers import prior_sample, sample
 from .schedules import NoiseSchedule
-from .shapes import held_out_mask, make_shapes
-from .spacing import make_sigmas
+from .shapes import SHAPES, held_out_mask, make_shapes
+from .text import TextConditionedModel, TextConditioner, TextEncoderConfig
 from .train import TrainConfig, batches_from_tensors, train_diffusion
 from .unet import UNet, UNetConfig, count_parameters
 
 # ---------------------------------------------------------------- settings of the shipped models
-EVALUATOR_TRAIN_IMAGES = 50_000
-EVALUATOR_EPOCHS = 4
+EVALUATOR_TRAIN_IMAGES, EVALUATOR_EPOCHS = 50_000, 4
 EVALUATOR_DATA_SEED = 1  # the evaluator's training images: test-split distribution, a seed nothing else uses
-UNCOND_UNET = UNetConfig()
-UNCOND_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr")
+TRAIN_IMAGES = 50_000  # shapes train split images every generative recipe trains on (seed 0)
 UNCOND_SCHEDULE = ("cosine", 1000)
-UNCOND_TRAIN_IMAGES = 50_000
-#: Sampler settings used to measure the shipped pixel models (notebook 05 compares the alternatives).
-EVAL_SAMPLER, EVAL_STEPS, EVAL_SPACING = "dpmpp_2m", 20, "karras"
+UNCOND_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
+UNCOND_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr")
+CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
+CLASS_TRAIN = replace(UNCOND_TRAIN, steps=3000, lr=1e-3, warmup=100, cond_drop=0.15)
+CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
+TEXT_ENCODER = TextEncoderConfig()
+TEXT_UNET = replace(UNCOND_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
+TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
+TEXT_TRAIN = replace(UNCOND_TRAIN, steps=4000, lr=1e-3, warmup=100, cond_drop=0.15)
+TEXT_GUIDANCE = 3.0
 
 
 def machine() -> str:
@@ -62,7 +73,7 @@ def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALU
     steps = epochs * (n_train // 256)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     model.train()
-    for step in progress(range(steps), desc="evaluator"):
+    for _ in progress(range(steps), desc="evaluator"):
         idx = torch.randint(0, n_train, (256,), generator=g)
         logits = model(data.images[idx].to(device))
         loss = sum(F.cross_entropy(logits[k], targets[k][idx].to(device)) for k in logits)
@@ -86,47 +97,130 @@ def evaluator_accuracy(model: Evaluator, n: int = 10_000) -> dict:
     return out
 
 
-def generate(net, schedule, n: int, seed: int, device, cond=None, batch: int = 250,
-             sampler: str = EVAL_SAMPLER, steps: int = EVAL_STEPS, spacing: str = EVAL_SPACING, prediction="v"):
-    """n samples from a pixel-space model with the evaluation sampler, in batches; returns CPU images."""
-    sigmas = make_sigmas(schedule, steps, spacing)
-    denoiser = Denoiser(net, schedule, prediction=prediction, clip=1.0)
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch):
-        b = min(batch, n - i)
-        x = prior_sample((b, 3, 32, 32), float(sigmas[0]), g, device=device)
-        c = None if cond is None else cond[i:i + b].to(device)
-        out.append(sample(sampler, denoiser, x, sigmas, cond=c, generator=g).cpu())
-    return torch.cat(out).clamp(-1, 1)
+def init_from(net: torch.nn.Module, name: str) -> list[str]:
+    """Load a shipped checkpoint's weights into `net` where names match; returns the parameters left as initialised."""
+    source, _ = load_checkpoint(name)
+    missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
+    if unexpected:
+        raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
+    return missing
+
+
+def _quality(report, extra: dict | None = None) -> dict:
+    return {"samples": report.n, "sampler": f"{EVAL_SAMPLER}, {EVAL_STEPS} steps, {EVAL_SPACING}", "fd": report.fd,
+            "fd_floor": report.fd_floor, "fd_ratio": report.fd_ratio, "precision": report.precision,
+            "recall": report.recall, "recognised": report.recognised, "accuracy": report.accuracy, **(extra or {})}
+
+
+class QualityLog:
+    """An `on_sample` callback: judges 1,000 samples of the EMA model during training, and keeps the training
+    time (evaluation excluded) at which each measurement was taken — the time-to-quality curve."""
+
+    def __init__(self, schedule: NoiseSchedule, device, sample_fn=None):
+        self.schedule, self.device, self.rows = schedule, device, []
+        self.sample_fn = sample_fn or (lambda net: generate(net, schedule, 1000, seed=1234, device=device))
+        self.start, self.eval_seconds = time.perf_counter(), 0.0
+
+    def __call__(self, step: int, ema_net) -> None:
+        t0 = time.perf_counter()
+        train_minutes = (t0 - self.start - self.eval_seconds) / 60
+        report = evaluate_samples(self.sample_fn(ema_net), load_checkpoint("evaluator", device=self.device)[0])
+        self.rows.append({"step": step, "train_minutes": round(train_minutes, 2), "fd_ratio": report.fd_ratio,
+                          "recognised": report.recognised, "precision": report.precision, "recall": report.recall})
+        print(f"step {step} ({train_minutes:.1f} min): {report}", flush=True)
+        ema_net.train(False)
+        self.eval_seconds += time.perf_counter() - t0
+
+
+def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
+    schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    t0 = time.perf_counter()
+    result = train_diffusion(net, schedule, next_batch, cfg, drop_condition=drop, on_sample=on_sample)
+    eval_seconds = getattr(on_sample, "eval_seconds", 0.0)
+    seconds = time.perf_counter() - t0 - eval_seconds
+    print(result.summary())
+    meta = {"train": cfg.to_dict(), "schedule": list(UNCOND_SCHEDULE), "train_images": TRAIN_IMAGES,
+            "parameters": count_parameters(net), "seconds": round(seconds, 1),
+            "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
+            "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:])}
+    if on_sample is not None:
+        meta["quality_during_training"] = on_sample.rows
+    return result.ema, schedule, meta
 
 
 def train_uncond(device, steps: int | None = None, seed: int = 0):
-    """Train the unconditional U-Net; returns (ema model, meta dict with speed and quality)."""
+    """The unconditional U-Net; returns ({name: model}, meta)."""
     seed_everything(seed)
-    cfg = TrainConfig(**{**UNCOND_TRAIN.to_dict(), "steps": steps or UNCOND_TRAIN.steps, "seed": seed})
-    schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    images = make_shapes(UNCOND_TRAIN_IMAGES, split="train", seed=0).images
-    net = UNet(UNCOND_UNET).to(device)
-    result = train_diffusion(net, schedule, batches_from_tensors(images, None, cfg.batch_size), cfg)
-    evaluator, _ = load_checkpoint("evaluator", device=device)
-    samples = generate(result.ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
-    report = evaluate_samples(samples, evaluator)
-    meta = {"train": cfg.to_dict(), "schedule": list(UNCOND_SCHEDULE), "train_images": UNCOND_TRAIN_IMAGES,
-            "parameters": count_parameters(net), "seconds": round(result.seconds, 1),
-            "images_per_second": round(result.images_per_second, 2), "final_loss": sum(result.losses[-200:]) / 200,
-            "quality": {"samples": report.n, "sampler": f"{EVAL_SAMPLER}, {EVAL_STEPS} steps, {EVAL_SPACING}",
-                        "fd": report.fd, "fd_floor": report.fd_floor, "fd_ratio": report.fd_ratio,
-                        "precision": report.precision, "recall": report.recall, "recognised": report.recognised}}
-    print(result.summary())
+    cfg = replace(UNCOND_TRAIN, steps=steps or UNCOND_TRAIN.steps, seed=seed)
+    images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
+    log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device) if cfg.sample_every else None
+    ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
+                               on_sample=log)
+    report = evaluate_samples(generate(ema, schedule, 1000, seed=1234, device=device), load_checkpoint("evaluator")[0])
     print(report)
-    return result.ema, meta
+    return {"uncond": ema}, {**meta, "quality": _quality(report)}
+
+
+def train_class(device, steps: int | None = None, seed: int = 0):
+    """The class-conditional U-Net (label = shape), fine-tuned from `uncond`; returns ({name: model}, meta)."""
+    seed_everything(seed)
+    cfg = replace(CLASS_TRAIN, steps=steps or CLASS_TRAIN.steps, seed=seed)
+    data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
+    net = UNet(CLASS_UNET).to(device)
+    fresh = init_from(net, "uncond")
+    null = label_null(CLASS_UNET.num_classes)
+    drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
+    ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop)
+    labels = torch.arange(1000) % len(SHAPES)
+    samples = generate(ema, schedule, 1000, seed=1234, device=device, cond=labels, guidance=CLASS_GUIDANCE, null_cond=null)
+    report = evaluate_samples(samples, load_checkpoint("evaluator")[0], targets={"shape": labels})
+    print(report)
+    return {"class": ema}, {**meta, "init_from": "uncond", "new_parameters": fresh,
+                            "quality": _quality(report, {"guidance": CLASS_GUIDANCE})}
+
+
+def text_batches(attrs: dict, images: torch.Tensor, conditioner: TextConditioner, batch_size: int,
+                 drop_prob: float = TEXT_PHRASE_DROP):
+    """next_batch for the text model: images with token ids of (partial) captions; the model encodes them."""
+    def next_batch(g: torch.Generator):
+        idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
+        captions = partial_captions({k: v[idx] for k, v in attrs.items()}, drop_prob, g)
+        return images[idx], conditioner.tokenize(captions, device="cpu")
+
+    return next_batch
+
+
+def train_text(device, steps: int | None = None, seed: int = 0):
+    """The text-conditional U-Net with its jointly trained text encoder, U-Net fine-tuned from `uncond`."""
+    seed_everything(seed)
+    cfg = replace(TEXT_TRAIN, steps=steps or TEXT_TRAIN.steps, seed=seed)
+    data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
+    unet = UNet(TEXT_UNET)
+    fresh = init_from(unet, "uncond")
+    conditioner = TextConditioner()
+    model = TextConditionedModel(unet, conditioner).to(device)
+    ema, schedule, meta = _fit(model, cfg, text_batches(data.attrs, data.images, conditioner, cfg.batch_size),
+                               model.drop)
+    test = make_shapes(1000, split="test", seed=0)
+    cond = ema.conditioner.tokenize(test.captions, device="cpu")
+    null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
+    samples = generate(ema, schedule, 1000, seed=1234, device=device, cond=cond, guidance=TEXT_GUIDANCE, null_cond=null)
+    targets = {k: test.attrs[k] for k in ("shape", "colour", "size", "position")}
+    report = evaluate_samples(samples, load_checkpoint("evaluator")[0], targets=targets)
+    print(report)
+    return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
+            {**meta, "init_from": "uncond", "new_parameters": fresh,
+             "quality": _quality(report, {"guidance": TEXT_GUIDANCE, "prompts": "1000 test-split captions"})})
+
+
+RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text}
+KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder"}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m diffusion_course.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", choices=["evaluator", "uncond"])
+    p.add_argument("recipe", choices=["evaluator", *RECIPES])
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps (testing only)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
@@ -136,15 +230,16 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     if args.recipe == "evaluator":
         model, acc = train_evaluator(device, epochs=args.steps or EVALUATOR_EPOCHS)
-        meta, kind, config = {"test_accuracy": acc}, "evaluator", model.config.to_dict()
+        models, meta = {"evaluator": model}, {"test_accuracy": acc}
         print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
     else:
-        model, meta = train_uncond(device, steps=args.steps)
-        kind, config = "unet", model.config.to_dict()
+        models, meta = RECIPES[args.recipe](device, steps=args.steps)
     meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
                  "date": time.strftime("%Y-%m-%d")})
-    entry = save_checkpoint(args.recipe, model, kind, config, meta, directory=args.out)
-    print(f"saved {args.out / args.recipe}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
+    for name, model in models.items():
+        kind = KINDS.get(name, name)
+        entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out)
+        print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
 
 
 if __name__ == "__main__":

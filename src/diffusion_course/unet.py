@@ -141,6 +141,8 @@ class UNet(nn.Module):
         ch = cfg.channels
         self.time = TimeEmbedding(cfg.time_dim)
         self.label = nn.Embedding(cfg.num_classes + 1, cfg.time_dim) if cfg.num_classes else None
+        if self.label is not None:  # zero: a label starts as "no effect", so conditioning can be added to a trained model
+            nn.init.zeros_(self.label.weight)
         p2 = cfg.patch_size**2
         self.stem = nn.Conv2d(cfg.in_channels * p2, ch[0], 3, padding=1)
         self.down = nn.ModuleList()

@@ -1,0 +1,61 @@
+"""Generating many samples at once: batched sampling with optional guidance, for notebooks, recipes and benchmarks."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .denoisers import Denoiser
+from .guidance import ClassifierFreeGuidance
+from .samplers import prior_sample, sample
+from .schedules import NoiseSchedule
+from .spacing import make_sigmas
+
+#: The sampler the course measures its shipped pixel models with (notebook 05 compares the alternatives).
+EVAL_SAMPLER, EVAL_STEPS, EVAL_SPACING = "dpmpp_2m", 20, "trailing"
+
+
+def _slice(cond, i: int, j: int, device):
+    if cond is None:
+        return None
+    if torch.is_tensor(cond):
+        return cond[i:j].to(device)
+    return {k: v[i:j].to(device) for k, v in cond.items()}
+
+
+def _size(cond) -> int:
+    return cond.shape[0] if torch.is_tensor(cond) else next(iter(cond.values())).shape[0]
+
+
+@torch.no_grad()
+def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, device=None, cond=None, prediction: str = "v",
+             guidance: float | None = None, null_cond: Callable | None = None, negative=None,
+             sampler: str = EVAL_SAMPLER, steps: int = EVAL_STEPS, spacing: str = EVAL_SPACING,
+             shape: tuple[int, ...] = (3, 32, 32), clip: float | None = 1.0, batch: int = 250,
+             decode: Callable | None = None, **options) -> Tensor:
+    """n samples in batches, returned on the CPU.
+
+    cond: per-sample conditions (labels or a dict of tensors with n rows), or None.
+    guidance: classifier-free guidance scale w (needs `null_cond(batch_size, device)`); None = no guidance.
+    negative: per-sample negative conditions (same layout as cond) replacing the null one.
+    decode: maps final samples to images (latent models); pixel models leave it None and are clamped to [-1, 1].
+    """
+    if cond is not None and _size(cond) != n:
+        raise ValueError(f"cond must have n={n} rows, got {_size(cond)}")
+    device = device or next(net.parameters()).device
+    sigmas = make_sigmas(schedule, steps, spacing)
+    base = Denoiser(net, schedule, prediction=prediction, clip=None if guidance else clip)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, batch):
+        j = min(n, i + batch)
+        denoiser = base
+        if guidance is not None:
+            if null_cond is None:
+                raise ValueError("guidance needs null_cond(batch_size, device), the condition meaning 'nothing'")
+            denoiser = ClassifierFreeGuidance(base, guidance, null_cond, negative=_slice(negative, i, j, device), clip=clip)
+        x = prior_sample((j - i, *shape), float(sigmas[0]), g, device=device)
+        x = sample(sampler, denoiser, x, sigmas, cond=_slice(cond, i, j, device), generator=g, **options)
+        out.append((decode(x) if decode is not None else x.clamp(-1, 1)).cpu())
+    return torch.cat(out)

@@ -1,0 +1,66 @@
+"""Prompt helpers and batched generation (with guidance and decode hooks)."""
+import pytest
+import torch
+
+import diffusion_course as dc
+from diffusion_course.generation import generate
+from diffusion_course.guidance import label_null
+from diffusion_course.prompts import caption, evaluation_prompts, partial_captions
+
+
+def test_full_caption_equals_the_dataset_caption():
+    b = dc.make_shapes(100, seed=3)
+    for i in range(100):
+        kw = {k: int(b.attrs[k][i]) for k in ("size", "colour", "position", "background")}
+        assert caption(int(b.attrs["shape"][i]), **kw) == b.captions[i]
+
+
+def test_partial_captions_drop_phrases_at_the_given_rate_and_use_only_known_words():
+    b = dc.make_shapes(2000, seed=1)
+    caps = partial_captions(b.attrs, 0.25, torch.Generator().manual_seed(0))
+    words = set(dc.caption_words())
+    assert all(set(c.split()) <= words for c in caps)
+    has_colour = sum(any(f" {col} " in f" {c} " for col in dc.COLOURS) for c in caps) / len(caps)
+    assert 0.70 < has_colour < 0.80  # kept with probability 0.75
+    assert partial_captions(b.attrs, 0.0, torch.Generator().manual_seed(0)) == b.captions
+    assert all(len(c.split()) == 2 for c in partial_captions(b.attrs, 1.0, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="drop_prob"):
+        partial_captions(b.attrs, 1.5, torch.Generator())
+
+
+def test_evaluation_prompts_split_seen_and_held_out_pairs():
+    seen, a_seen = evaluation_prompts(50, held_out=False)
+    held, a_held = evaluation_prompts(50, held_out=True)
+    assert len(seen) == len(held) == 50
+    assert not dc.held_out_mask(a_seen).any() and dc.held_out_mask(a_held).all()
+    assert [dc.parse_caption(c)["shape"] for c in held] == a_held["shape"].tolist()
+
+
+class _LabelNet(torch.nn.Module):
+    """Predicts x0 = a constant image per label (label 3 = null: zeros), as an 'x0' network."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.values = torch.tensor([-0.5, 0.0, 0.5, 0.0])
+
+    def forward(self, x, t, cond=None):
+        v = self.values[cond] if cond is not None else torch.zeros(x.shape[0])
+        return v.reshape(-1, 1, 1, 1).expand_as(x).to(x)
+
+
+def test_generate_batches_conditions_and_guidance():
+    sched = dc.NoiseSchedule.cosine(100)
+    net = _LabelNet()
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    out = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", batch=3, steps=5, shape=(1, 2, 2))
+    torch.testing.assert_close(out[:, 0, 0, 0], net.values[labels], atol=1e-5, rtol=0)
+    guided = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", guidance=2.0, null_cond=label_null(3),
+                      batch=3, steps=5, shape=(1, 2, 2), clip=None)
+    torch.testing.assert_close(guided[:, 0, 0, 0], 2 * net.values[labels], atol=1e-5, rtol=0)
+    again = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", batch=7, steps=5, shape=(1, 2, 2))
+    torch.testing.assert_close(out, again)  # batching does not change deterministic samples
+    with pytest.raises(ValueError, match="null_cond"):
+        generate(net, sched, 7, seed=0, cond=labels, guidance=2.0, shape=(1, 2, 2))
+    with pytest.raises(ValueError, match="n=5 rows"):
+        generate(net, sched, 5, seed=0, cond=labels, shape=(1, 2, 2))
