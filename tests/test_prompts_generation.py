@@ -46,7 +46,8 @@ class _LabelNet(torch.nn.Module):
 
     def forward(self, x, t, cond=None):
         v = self.values[cond] if cond is not None else torch.zeros(x.shape[0])
-        return v.reshape(-1, 1, 1, 1).expand_as(x).to(x)
+        # a small pull towards the input, so samples depend on the starting noise
+        return v.reshape(-1, 1, 1, 1).expand_as(x).to(x) + 0.01 * torch.tanh(x)
 
 
 def test_generate_batches_conditions_and_guidance():
@@ -54,13 +55,15 @@ def test_generate_batches_conditions_and_guidance():
     net = _LabelNet()
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0])
     out = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", batch=3, steps=5, shape=(1, 2, 2))
-    torch.testing.assert_close(out[:, 0, 0, 0], net.values[labels], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[:, 0, 0, 0], net.values[labels], atol=0.02, rtol=0)
     guided = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", guidance=2.0, null_cond=label_null(3),
                       batch=3, steps=5, shape=(1, 2, 2), clip=None)
-    torch.testing.assert_close(guided[:, 0, 0, 0], 2 * net.values[labels], atol=1e-5, rtol=0)
+    torch.testing.assert_close(guided[:, 0, 0, 0], 2 * net.values[labels], atol=0.04, rtol=0)
     again = generate(net, sched, 7, seed=0, cond=labels, prediction="x0", batch=7, steps=5, shape=(1, 2, 2))
     torch.testing.assert_close(out, again)  # batching does not change deterministic samples
+    other = generate(net, sched, 7, seed=1, cond=labels, prediction="x0", batch=7, steps=5, shape=(1, 2, 2))
+    assert not torch.equal(out, other)  # ... while the seed does
     with pytest.raises(ValueError, match="null_cond"):
-        generate(net, sched, 7, seed=0, cond=labels, guidance=2.0, shape=(1, 2, 2))
+        generate(net, sched, 7, seed=0, prediction="x0", cond=labels, guidance=2.0, shape=(1, 2, 2))
     with pytest.raises(ValueError, match="n=5 rows"):
-        generate(net, sched, 5, seed=0, cond=labels, shape=(1, 2, 2))
+        generate(net, sched, 5, seed=0, prediction="x0", cond=labels, shape=(1, 2, 2))

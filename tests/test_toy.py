@@ -75,3 +75,28 @@ def test_distances_see_the_floor_and_a_shift():
         sliced_wasserstein(real(10, 0), real(11, 0))
     with pytest.raises(ValueError, match="same d"):
         mmd_rbf(torch.zeros(5, 2), torch.zeros(5, 3))
+
+
+class _Fixed(torch.nn.Module):
+    """Predicts zeros: the per-example loss is then |target|² exactly."""
+
+    def forward(self, x, t, cond=None):
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("prediction, base", [("eps", lambda snr: snr), ("v", lambda snr: snr + 1),
+                                              ("x0", lambda snr: torch.ones_like(snr))])
+def test_min_snr_weighting_matches_its_closed_form(prediction, base):
+    """loss_i = |target_i|² · min(SNR_t, γ) / base(SNR_t), with t and noise drawn as the loss draws them."""
+    sched = dc_schedule = NoiseSchedule.cosine(100)
+    x0 = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    got = diffusion_loss(_Fixed(), x0, sched, generator=torch.Generator().manual_seed(5), prediction=prediction,
+                         weighting="min_snr", min_snr_gamma=5.0)
+    g = torch.Generator().manual_seed(5)
+    t = torch.randint(0, 100, (16,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    ab = dc_schedule.alpha_bar(t).float()[:, None]
+    target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[prediction]
+    snr = dc_schedule.snr(t).float()
+    want = (target.pow(2).mean(1) * snr.clamp(max=5.0) / base(snr)).mean()
+    torch.testing.assert_close(got, want)

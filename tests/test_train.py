@@ -35,8 +35,9 @@ def _tiny():
 
 
 def test_training_lowers_the_loss_and_drops_conditions():
-    images = torch.rand(32, 3, 16, 16) * 2 - 1
-    labels = torch.randint(0, 3, (32,))
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(32, 3, 16, 16, generator=g) * 2 - 1
+    labels = torch.randint(0, 3, (32,), generator=g)
     seen = []
 
     def drop(cond, mask):
@@ -50,14 +51,26 @@ def test_training_lowers_the_loss_and_drops_conditions():
     assert 0 < sum(seen) < 60 * 16 and res.images_per_second > 0
 
 
-def test_resume_continues_from_the_saved_state(tmp_path):
-    images = torch.rand(16, 3, 16, 16) * 2 - 1
-    cfg = TrainConfig(steps=6, batch_size=4, warmup=2, checkpoint_every=3)
+def test_resume_restores_weights_ema_and_optimiser(tmp_path):
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    cfg = TrainConfig(steps=3, batch_size=4, warmup=2, checkpoint_every=3)
     net = _tiny()
-    train_diffusion(net, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4),
-                    TrainConfig(**{**cfg.to_dict(), "steps": 3}), run_dir=tmp_path, show_progress=False)
+    first = train_diffusion(net, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg, run_dir=tmp_path,
+                            show_progress=False)
+    # resuming a finished run restores everything and trains no further
     resumed = _tiny()
-    res = train_diffusion(resumed, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg,
-                          run_dir=tmp_path, resume=True, show_progress=False)
-    assert len(res.losses) == 6  # three restored, three new
-    assert not torch.equal(next(resumed.parameters()), next(_tiny().parameters()))
+    again = train_diffusion(resumed, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg,
+                            run_dir=tmp_path, resume=True, show_progress=False)
+    assert again.losses == first.losses
+    for a, b in zip(resumed.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(again.ema.state_dict().values(), first.ema.state_dict().values()):
+        assert torch.equal(a, b)
+    # resuming with more steps continues (Adam's moments restored: the next update equals an uninterrupted run's)
+    longer = TrainConfig(**{**cfg.to_dict(), "steps": 5})
+    cont = train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), longer,
+                           run_dir=tmp_path, resume=True, show_progress=False)
+    assert len(cont.losses) == 5 and cont.losses[:3] == first.losses
+    with pytest.raises(ValueError, match="different settings: lr"):
+        train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4),
+                        TrainConfig(**{**cfg.to_dict(), "lr": 0.5}), run_dir=tmp_path, resume=True, show_progress=False)

@@ -42,20 +42,23 @@ class Denoiser:
         self.net, self.schedule, self.prediction, self.clip = net, schedule, prediction, clip
 
     def __call__(self, x: Tensor, sigma, cond=None) -> Tensor:
-        sigma = _per_item_sigma(sigma, x)
+        sigma = _per_item_sigma(sigma, x)  # float64, on the CPU
         shape = (-1,) + (1,) * (x.ndim - 1)
-        s = sigma.to(device=x.device, dtype=x.dtype).reshape(shape)
-        alpha_bar = 1 / (1 + s**2)
-        x_t = x * alpha_bar.sqrt()  # 1. VE → VP: the input the network was trained on
-        t_dtype = torch.promote_types(x.dtype, torch.float32)  # float64 runs keep t exact; half precision gets float32
+        alpha_bar = self.schedule.alpha_bar_from_sigma(sigma)  # coefficients in float64, then cast
+
+        def coef(v: Tensor) -> Tensor:
+            return v.to(device=x.device, dtype=x.dtype).reshape(shape)
+
+        x_t = x * coef(alpha_bar.sqrt())  # 1. VE → VP: the input the network was trained on
+        t_dtype = torch.promote_types(x.dtype, torch.float32)  # float64 inputs keep a float64 t
         t = self.schedule.t_from_sigma(sigma).to(device=x.device, dtype=t_dtype)  # 2. σ → timestep
         out = self.net(x_t, t, cond)  # 3. the network's prediction
         if self.prediction == "eps":  # 4. prediction → x̂₀
-            x0 = x - s * out
+            x0 = x - coef(sigma) * out
         elif self.prediction == "x0":
             x0 = out
         else:
-            x0 = alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * out
+            x0 = coef(alpha_bar.sqrt()) * x_t - coef((1 - alpha_bar).sqrt()) * out
         return x0.clamp(-self.clip, self.clip) if self.clip is not None else x0
 
 

@@ -17,6 +17,7 @@ images from the training distribution, never the images a model was trained on):
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -29,7 +30,7 @@ from .shapes import make_shapes
 CONFIDENCE = 0.9  # evaluator probability needed to count an attribute as recognised
 RECOGNISED_BY = ("shape", "colour")  # attributes that must be recognised for a sample to count
 REFERENCE_SEED = 777  # real reference images: a seed no training run uses
-_cache: dict[tuple, Tensor] = {}
+_cache: "weakref.WeakKeyDictionary[Evaluator, dict]" = weakref.WeakKeyDictionary()  # evaluator -> its real features
 
 
 @dataclass
@@ -54,11 +55,12 @@ class SampleReport:
 
 def real_features(evaluator: Evaluator, n: int, which: int = 0, split: str = "train") -> Tensor:
     """Evaluator features of n fresh real images (`which` picks one of several disjoint reference sets)."""
-    key = (id(evaluator), n, which, split)
-    if key not in _cache:
+    cache = _cache.setdefault(evaluator, {})
+    key = (n, which, split)
+    if key not in cache:
         images = make_shapes(n, split=split, seed=REFERENCE_SEED, start=which * 1_000_000).images
-        _cache[key] = evaluator.read(images)["features"]
-    return _cache[key]
+        cache[key] = evaluator.read(images)["features"]
+    return cache[key]
 
 
 def fd_floor(evaluator: Evaluator, n: int, split: str = "train") -> float:

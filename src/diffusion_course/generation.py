@@ -29,13 +29,17 @@ def _size(cond) -> int:
 
 
 @torch.no_grad()
-def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, device=None, cond=None, prediction: str = "v",
+def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str, device=None, cond=None,
              guidance: float | None = None, null_cond: Callable | None = None, negative=None,
              sampler: str = EVAL_SAMPLER, steps: int = EVAL_STEPS, spacing: str = EVAL_SPACING,
              shape: tuple[int, ...] = (3, 32, 32), clip: float | None = 1.0, batch: int = 250,
              decode: Callable | None = None, **options) -> Tensor:
     """n samples in batches, returned on the CPU.
 
+    prediction: what `net` predicts ('eps', 'x0' or 'v'; a checkpoint's JSON records it under meta.train).
+    Randomness: the initial noise of all n samples comes from one generator seeded `seed`, drawn up
+    front, so deterministic samplers give the same samples whatever `batch` is; the fresh noise of
+    stochastic samplers comes from a second generator (seed + 1), consumed batch by batch.
     cond: per-sample conditions (labels or a dict of tensors with n rows), or None.
     guidance: classifier-free guidance scale w (needs `null_cond(batch_size, device)`); None = no guidance.
     negative: per-sample negative conditions (same layout as cond) replacing the null one.
@@ -46,7 +50,8 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, device=None, co
     device = device or next(net.parameters()).device
     sigmas = make_sigmas(schedule, steps, spacing)
     base = Denoiser(net, schedule, prediction=prediction, clip=None if guidance else clip)
-    g = torch.Generator().manual_seed(seed)
+    noise = prior_sample((n, *shape), float(sigmas[0]), torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed + 1)
     out = []
     for i in range(0, n, batch):
         j = min(n, i + batch)
@@ -55,7 +60,7 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, device=None, co
             if null_cond is None:
                 raise ValueError("guidance needs null_cond(batch_size, device), the condition meaning 'nothing'")
             denoiser = ClassifierFreeGuidance(base, guidance, null_cond, negative=_slice(negative, i, j, device), clip=clip)
-        x = prior_sample((j - i, *shape), float(sigmas[0]), g, device=device)
+        x = noise[i:j].to(device)
         x = sample(sampler, denoiser, x, sigmas, cond=_slice(cond, i, j, device), generator=g, **options)
         out.append((decode(x) if decode is not None else x.clamp(-1, 1)).cpu())
     return torch.cat(out)

@@ -37,6 +37,8 @@ def show_images(images: Tensor, nrow: int = 8, title: str | None = None, ax=None
     grid = image_grid(images, nrow)
     if ax is None:
         _, ax = plt.subplots(figsize=(scale * grid.shape[1] / 16, scale * grid.shape[0] / 16))
+    else:
+        ax.clear()  # redrawing (e.g. animation frames) replaces the image instead of stacking another
     ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
     if title:

@@ -56,3 +56,14 @@ def evaluation_prompts(n: int, held_out: bool, seed: int = 0):
     idx = idx[:n]
     return [batch.captions[i] for i in idx.tolist()], {k: v[idx] for k, v in batch.attrs.items()}
 
+
+
+def caption_batches(data: Tensor, attrs: dict[str, Tensor], conditioner, batch_size: int, drop_prob: float):
+    """next_batch for text-conditional training: random rows of `data` (images or latents) with the token ids
+    of partial captions of their attributes (each optional phrase left out with probability `drop_prob`)."""
+    def next_batch(g: torch.Generator):
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=g)
+        captions = partial_captions({k: v[idx] for k, v in attrs.items()}, drop_prob, g)
+        return data[idx], conditioner.tokenize(captions, device="cpu")
+
+    return next_batch

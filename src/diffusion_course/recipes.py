@@ -4,6 +4,8 @@
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
     python -m diffusion_course.train text        # text-conditional U-Net + text encoder, fine-tuned from uncond (07)
+    python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
+    python -m diffusion_course.train latent      # the mini Stable Diffusion on VAE latents (notebook 08)
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
@@ -28,7 +30,8 @@ from .evaluation import evaluate_samples
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
 from .guidance import label_null
-from .prompts import partial_captions
+from .prompts import caption_batches
+from .recipes_latent import train_latent, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
 from .shapes import SHAPES, held_out_mask, make_shapes
@@ -42,14 +45,15 @@ EVALUATOR_DATA_SEED = 1  # the evaluator's training images: test-split distribut
 TRAIN_IMAGES = 50_000  # shapes train split images every generative recipe trains on (seed 0)
 UNCOND_SCHEDULE = ("cosine", 1000)
 UNCOND_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
-UNCOND_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr")
+UNCOND_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr",
+                           sample_every=1000)  # sample_every: judge 1,000 samples every 1,000 steps (time to quality)
 CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
-CLASS_TRAIN = replace(UNCOND_TRAIN, steps=3000, lr=1e-3, warmup=100, cond_drop=0.15)
+CLASS_TRAIN = replace(UNCOND_TRAIN, steps=3000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
 TEXT_UNET = replace(UNCOND_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
 TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
-TEXT_TRAIN = replace(UNCOND_TRAIN, steps=4000, lr=1e-3, warmup=100, cond_drop=0.15)
+TEXT_TRAIN = replace(UNCOND_TRAIN, steps=4000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 TEXT_GUIDANCE = 3.0
 
 
@@ -116,15 +120,17 @@ class QualityLog:
     """An `on_sample` callback: judges 1,000 samples of the EMA model during training, and keeps the training
     time (evaluation excluded) at which each measurement was taken — the time-to-quality curve."""
 
-    def __init__(self, schedule: NoiseSchedule, device, sample_fn=None):
+    def __init__(self, schedule: NoiseSchedule, device, prediction: str, sample_fn=None):
         self.schedule, self.device, self.rows = schedule, device, []
-        self.sample_fn = sample_fn or (lambda net: generate(net, schedule, 1000, seed=1234, device=device))
+        self.sample_fn = sample_fn or (lambda net: generate(net, schedule, 1000, seed=1234, device=device,
+                                                            prediction=prediction))
+        self.evaluator = load_checkpoint("evaluator", device=device)[0]
         self.start, self.eval_seconds = time.perf_counter(), 0.0
 
     def __call__(self, step: int, ema_net) -> None:
         t0 = time.perf_counter()
         train_minutes = (t0 - self.start - self.eval_seconds) / 60
-        report = evaluate_samples(self.sample_fn(ema_net), load_checkpoint("evaluator", device=self.device)[0])
+        report = evaluate_samples(self.sample_fn(ema_net), self.evaluator)
         self.rows.append({"step": step, "train_minutes": round(train_minutes, 2), "fd_ratio": report.fd_ratio,
                           "recognised": report.recognised, "precision": report.precision, "recall": report.recall})
         print(f"step {step} ({train_minutes:.1f} min): {report}", flush=True)
@@ -142,7 +148,7 @@ def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
     meta = {"train": cfg.to_dict(), "schedule": list(UNCOND_SCHEDULE), "train_images": TRAIN_IMAGES,
             "parameters": count_parameters(net), "seconds": round(seconds, 1),
             "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
-            "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:])}
+            "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction}
     if on_sample is not None:
         meta["quality_during_training"] = on_sample.rows
     return result.ema, schedule, meta
@@ -153,10 +159,11 @@ def train_uncond(device, steps: int | None = None, seed: int = 0):
     seed_everything(seed)
     cfg = replace(UNCOND_TRAIN, steps=steps or UNCOND_TRAIN.steps, seed=seed)
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
-    log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device) if cfg.sample_every else None
+    log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device, cfg.prediction) if cfg.sample_every else None
     ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
                                on_sample=log)
-    report = evaluate_samples(generate(ema, schedule, 1000, seed=1234, device=device), load_checkpoint("evaluator")[0])
+    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
+    report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)
     return {"uncond": ema}, {**meta, "quality": _quality(report)}
 
@@ -172,22 +179,12 @@ def train_class(device, steps: int | None = None, seed: int = 0):
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
     ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop)
     labels = torch.arange(1000) % len(SHAPES)
-    samples = generate(ema, schedule, 1000, seed=1234, device=device, cond=labels, guidance=CLASS_GUIDANCE, null_cond=null)
-    report = evaluate_samples(samples, load_checkpoint("evaluator")[0], targets={"shape": labels})
+    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction, cond=labels,
+                       guidance=CLASS_GUIDANCE, null_cond=null)
+    report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
     return {"class": ema}, {**meta, "init_from": "uncond", "new_parameters": fresh,
                             "quality": _quality(report, {"guidance": CLASS_GUIDANCE})}
-
-
-def text_batches(attrs: dict, images: torch.Tensor, conditioner: TextConditioner, batch_size: int,
-                 drop_prob: float = TEXT_PHRASE_DROP):
-    """next_batch for the text model: images with token ids of (partial) captions; the model encodes them."""
-    def next_batch(g: torch.Generator):
-        idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
-        captions = partial_captions({k: v[idx] for k, v in attrs.items()}, drop_prob, g)
-        return images[idx], conditioner.tokenize(captions, device="cpu")
-
-    return next_batch
 
 
 def train_text(device, steps: int | None = None, seed: int = 0):
@@ -199,22 +196,25 @@ def train_text(device, steps: int | None = None, seed: int = 0):
     fresh = init_from(unet, "uncond")
     conditioner = TextConditioner()
     model = TextConditionedModel(unet, conditioner).to(device)
-    ema, schedule, meta = _fit(model, cfg, text_batches(data.attrs, data.images, conditioner, cfg.batch_size),
-                               model.drop)
+    batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
+    ema, schedule, meta = _fit(model, cfg, batches, model.drop)
     test = make_shapes(1000, split="test", seed=0)
     cond = ema.conditioner.tokenize(test.captions, device="cpu")
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    samples = generate(ema, schedule, 1000, seed=1234, device=device, cond=cond, guidance=TEXT_GUIDANCE, null_cond=null)
+    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction, cond=cond,
+                       guidance=TEXT_GUIDANCE, null_cond=null)
     targets = {k: test.attrs[k] for k in ("shape", "colour", "size", "position")}
-    report = evaluate_samples(samples, load_checkpoint("evaluator")[0], targets=targets)
+    report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets=targets)
     print(report)
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
             {**meta, "init_from": "uncond", "new_parameters": fresh,
              "quality": _quality(report, {"guidance": TEXT_GUIDANCE, "prompts": "1000 test-split captions"})})
 
 
-RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text}
-KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder"}
+RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
+           "latent": train_latent}
+KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder", "vae": "vae",
+         "latent_unet": "unet", "latent_text_encoder": "text_encoder"}
 
 
 def main(argv=None) -> None:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .runtime import randn
+from .schedules import alpha_bar_of
 
 
 class Step(NamedTuple):
@@ -56,7 +57,7 @@ def ddpm(denoiser, x, sigmas, *, cond=None, generator=None) -> Iterator[Step]:
     """DDPM ancestral sampling (Ho et al. 2020, Algorithm 2), on any decreasing σ list."""
     for i, (s, s_next) in enumerate(_pairs(sigmas)):
         x0 = denoiser(x, s, cond)  # 1. predict the clean sample
-        ab, ab_next = 1 / (1 + s**2), 1 / (1 + s_next**2)
+        ab, ab_next = alpha_bar_of(s), alpha_bar_of(s_next)
         beta = 1 - ab / ab_next  # 2. the effective β of this (possibly multi-step) jump
         x_t = x * math.sqrt(ab)  # 3. posterior q(x_next | x_t, x̂₀) (eqs. 6-7), in the VP view
         mean = (math.sqrt(ab_next) * beta * x0 + math.sqrt(1 - beta) * (1 - ab_next) * x_t) / (1 - ab)
@@ -75,7 +76,7 @@ def ddim(denoiser, x, sigmas, *, cond=None, generator=None, eta: float = 0.0) ->
     for i, (s, s_next) in enumerate(_pairs(sigmas)):
         x0 = denoiser(x, s, cond)  # 1. predict x̂₀, and the ε̂ it implies
         eps = (x - x0) / s
-        ab, ab_next = 1 / (1 + s**2), 1 / (1 + s_next**2)
+        ab, ab_next = alpha_bar_of(s), alpha_bar_of(s_next)
         var = eta**2 * (1 - ab_next) / (1 - ab) * (1 - ab / ab_next)  # 2. σ_t(η)² of eq. 16
         x = x0 + math.sqrt(max(1 - ab_next - var, 0.0) / ab_next) * eps  # 3. "direction pointing to x_t"
         if var > 0:  # 4. fresh noise (VP std √var, divided by √ᾱ_next for the VE view)

@@ -205,6 +205,11 @@ class NoiseSchedule:
         return values.reshape(-1, *([1] * (x.ndim - 1)))
 
 
+def alpha_bar_of(sigma: float) -> float:
+    """ᾱ = 1 / (1 + σ²) for one noise level (float version of `NoiseSchedule.alpha_bar_from_sigma`, for samplers)."""
+    return 1.0 / (1.0 + sigma * sigma)
+
+
 def _check_T(T) -> None:
     if not isinstance(T, int) or isinstance(T, bool) or T <= 0:
         raise ValueError(f"T (number of timesteps) must be a positive int, got {T!r}")

@@ -27,7 +27,7 @@ recomputes the null encoding with the current weights and swaps rows, so gradien
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -179,7 +179,7 @@ class TextEncoder(nn.Module):
 
     def __init__(self, config: TextEncoderConfig | None = None, **overrides):
         super().__init__()
-        cfg = config or TextEncoderConfig(**overrides)
+        cfg = replace(config, **overrides) if config is not None else TextEncoderConfig(**overrides)
         self.config = cfg
         self.token = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.position = nn.Parameter(torch.empty(cfg.max_len, cfg.dim))

@@ -26,7 +26,8 @@ class ToyMLP(nn.Module):
     def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (batch, {self.dim}), got {tuple(x.shape)}")
-        t = torch.as_tensor(t, device=x.device).expand(x.shape[0]) if torch.as_tensor(t).ndim == 0 else t
+        t = torch.as_tensor(t, device=x.device)
+        t = t.expand(x.shape[0]) if t.ndim == 0 else t
         temb = self.time(t)
         h = self.inp(x)
         for block in self.blocks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema, start, losses = EMA(net, cfg.ema_decay), 0, []
     if resume and run_dir is not None and (Path(run_dir) / "state.json").exists():
-        start, losses = load_training_state(Path(run_dir), net, ema, opt)
+        start, losses = load_training_state(Path(run_dir), net, ema, opt, cfg)
         g.manual_seed(cfg.seed + start)  # a fresh, reproducible stream for the remaining steps
     use_amp = cfg.amp and device.type == "cuda"
     net.train()
@@ -145,14 +146,27 @@ def save_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.opti
     tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})
     for i, state in opt.state_dict()["state"].items():
         tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(run_dir / "state.safetensors"))
-    (run_dir / "state.json").write_text(json.dumps({"step": step, "ema_updates": ema.updates, "losses": losses,
-                                                    "config": cfg.to_dict()}))
+    # write to temporary names, then rename: an interrupted save never leaves a half-written state
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(run_dir / "state.safetensors.tmp"))
+    (run_dir / "state.json.tmp").write_text(json.dumps({"step": step, "ema_updates": ema.updates, "losses": losses,
+                                                        "config": cfg.to_dict()}))
+    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
+    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
 
 
-def load_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer) -> tuple[int, list[float]]:
-    """Restore what `save_training_state` wrote; returns (step, losses)."""
+def load_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
+                        cfg: TrainConfig | None = None) -> tuple[int, list[float]]:
+    """Restore what `save_training_state` wrote; returns (step, losses). With `cfg`, refuse a state saved with
+    different settings (other than the number of steps and checkpoint cadence, which a resumed run may change)."""
     meta = json.loads((run_dir / "state.json").read_text())
+    if cfg is not None:
+        from .checkpoints import config_differences
+
+        free = {"steps", "checkpoint_every", "sample_every"}
+        diffs = [d for d in config_differences({k: v for k, v in cfg.to_dict().items() if k not in free},
+                                               {k: v for k, v in meta["config"].items() if k not in free})]
+        if diffs:
+            raise ValueError(f"cannot resume from {run_dir}: it was trained with different settings: " + "; ".join(diffs))
     tensors = load_file(str(run_dir / "state.safetensors"))
     device = next(net.parameters()).device
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})

@@ -10,7 +10,7 @@ the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +78,9 @@ class Attention(nn.Module):
     def __init__(self, channels: int, head_dim: int, groups: int, context_dim: int | None = None):
         super().__init__()
         self.heads = max(1, channels // head_dim)
+        if channels % self.heads:
+            raise ValueError(f"channels ({channels}) must be divisible by the number of heads ({self.heads})")
+        self.is_cross = context_dim is not None  # cross-attention to a token sequence, or self-attention
         self.norm = nn.GroupNorm(groups, channels)
         self.q = nn.Linear(channels, channels)
         self.kv = nn.Linear(context_dim or channels, 2 * channels)
@@ -136,7 +139,7 @@ class UNet(nn.Module):
 
     def __init__(self, config: UNetConfig | None = None, **overrides):
         super().__init__()
-        cfg = config or UNetConfig(**overrides)
+        cfg = replace(config, **overrides) if config is not None else UNetConfig(**overrides)
         self.config = cfg
         ch = cfg.channels
         self.time = TimeEmbedding(cfg.time_dim)
