@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from diffusion_course.metrics import frechet_distance, precision_recall
+from diffusion_course.metrics import frechet_distance, in_manifold, precision_recall
 
 
 def _gauss(n, d, mean=0.0, std=1.0, seed=0):
@@ -54,3 +54,13 @@ def test_metric_inputs_are_checked():
         frechet_distance(torch.zeros(1, 2), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="more than k"):
         precision_recall(torch.zeros(3, 2), torch.zeros(3, 2), k=3)
+
+
+def test_in_manifold_marks_each_sample_and_averages_to_precision():
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(500, 4, generator=g)
+    fake = torch.cat([torch.randn(100, 4, generator=g), torch.randn(100, 4, generator=g) + 50])
+    inside = in_manifold(real, fake)
+    assert inside.dtype == torch.bool and inside.shape == (200,)
+    assert inside[:100].float().mean() > 0.8 and not inside[100:].any()
+    assert precision_recall(real, fake)[0] == pytest.approx(float(inside.double().mean()))

@@ -39,7 +39,18 @@ def reverse_step(eps_hat: Tensor, x_t: Tensor, t: int, z: Tensor, betas: Tensor)
     return mean + var.sqrt() * z if t > 0 else mean
 
 
-SOLUTIONS: dict[str, Callable] = {"q_sample": q_sample, "training_loss": training_loss, "reverse_step": reverse_step}
+def attention_weights(q: Tensor, k: Tensor) -> Tensor:
+    """Notebook 03: softmax(q kᵀ / √d) over the keys, for q (B, N, d) and k (B, M, d) → (B, N, M)."""
+    return (q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5).softmax(dim=-1)
+
+
+def v_target(x0: Tensor, noise: Tensor, alpha_bar: Tensor) -> Tensor:
+    """Notebook 04: v = √ᾱ_t ε − √(1−ᾱ_t) x_0 (Salimans & Ho 2022), ᾱ_t broadcast over the image dimensions."""
+    return alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * x0
+
+
+SOLUTIONS: dict[str, Callable] = {"q_sample": q_sample, "training_loss": training_loss, "reverse_step": reverse_step,
+                                  "attention_weights": attention_weights, "v_target": v_target}
 
 
 # ---------------------------------------------------------------- checkers
@@ -59,6 +70,12 @@ def _cases(name: str):
     elif name == "reverse_step":
         for t in (99, 40, 1, 0):
             yield (torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g), t, torch.randn(5, 2, generator=g), betas)
+    elif name == "attention_weights":
+        for n, m, d in ((4, 4, 8), (6, 3, 16)):
+            yield (torch.randn(2, n, d, generator=g), torch.randn(2, m, d, generator=g))
+    elif name == "v_target":
+        ab = torch.tensor([0.999, 0.5, 1e-3]).reshape(3, 1, 1, 1)
+        yield (torch.randn(3, 3, 4, 4, generator=g), torch.randn(3, 3, 4, 4, generator=g), ab)
 
 
 class _FixedNet(torch.nn.Module):

@@ -76,13 +76,17 @@ def _knn_radii(x: Tensor, k: int) -> Tensor:
     return d.kthvalue(k + 1, dim=1).values  # +1: the nearest "neighbour" is the point itself
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
-    """(precision, recall) of `fake` against `real` feature sets, with k-NN balls as manifold estimates."""
+def in_manifold(real: Tensor, fake: Tensor, k: int = 3) -> Tensor:
+    """For each row of `fake`, whether it lies inside the union of `real`'s k-NN balls (Kynkäänniemi et al. 2019)."""
     _check_sets(real, fake)
     if min(real.shape[0], fake.shape[0]) <= k:
         raise ValueError(f"precision_recall needs more than k={k} samples in each set")
     real, fake = real.double().cpu(), fake.double().cpu()
-    d = torch.cdist(fake, real)  # (n_fake, n_real)
-    precision = (d <= _knn_radii(real, k)[None, :]).any(dim=1).double().mean()
-    recall = (d.T <= _knn_radii(fake, k)[None, :]).any(dim=1).double().mean()
+    return (torch.cdist(fake, real) <= _knn_radii(real, k)[None, :]).any(dim=1)
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
+    """(precision, recall) of `fake` against `real` feature sets, with k-NN balls as manifold estimates."""
+    precision = in_manifold(real, fake, k).double().mean()
+    recall = in_manifold(fake, real, k).double().mean()
     return float(precision), float(recall)

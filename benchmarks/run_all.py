@@ -1,0 +1,51 @@
+"""Run every benchmark in turn, each writing its own section of BENCHMARKS.md (`make benchmarks`).
+
+    python -m benchmarks.run_all [--only NAME ...]
+
+Several hours on a 2-core CPU: the U-Net design and U-Net-vs-diffusers benchmarks train models. Each
+benchmark can also be run alone (see its docstring); benchmarks needing a checkpoint that is not
+shipped yet say so and are skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+
+from diffusion_course.checkpoints import WEIGHTS_DIR
+
+# (module, checkpoints it needs); order: cheap first
+BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_vs_diffusers", []),
+              ("unet_design", []), ("sampler_overhead", ["uncond"]), ("sampler_sweep", ["uncond"]),
+              ("vae_factors", [])]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", nargs="*", default=None, help="benchmark module names to run")
+    args = p.parse_args()
+    for name, needs in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        missing = [n for n in needs if not (WEIGHTS_DIR / f"{n}.safetensors").exists()]
+        if missing:
+            print(f"skipping {name}: it needs the checkpoint(s) {', '.join(missing)}, not shipped yet.")
+            continue
+        start = time.perf_counter()
+        module = importlib.import_module(f"benchmarks.{name}")
+        _run_without_args(module)  # each benchmark with its own defaults
+        print(f"{name}: {(time.perf_counter() - start) / 60:.1f} min")
+
+
+def _run_without_args(module) -> None:
+    import sys
+
+    saved, sys.argv = sys.argv, [module.__name__]
+    try:
+        module.main()
+    finally:
+        sys.argv = saved
+
+
+if __name__ == "__main__":
+    main()

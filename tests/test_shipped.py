@@ -1,0 +1,82 @@
+"""The shipped checkpoints: every manifest entry loads (hash and config checked) and meets its quality bar.
+
+The bars are the course's promises (issue 3): the evaluator reads shape, colour, size and position with at least
+99% accuracy on held-out images; the unconditional model's 1,000 samples should sit within 3x of the real-vs-real
+Fréchet floor with at least 90% recognised. The shipped unconditional model does not reach that bar yet (CPU-only
+training); its test is a strict xfail, so the day a retrained checkpoint meets the bar, the suite says so, and a
+second test keeps the checkpoint at least as good as the quality recorded in its JSON.
+"""
+import json
+
+import pytest
+import torch
+
+import diffusion_course as dc
+from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, sha256
+from diffusion_course.evaluation import evaluate_samples
+from diffusion_course.generation import generate
+from diffusion_course.recipes import RECIPES, UNCOND_SCHEDULE, UNCOND_UNET
+
+MANIFEST = json.loads((WEIGHTS_DIR / "manifest.json").read_text())
+SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return load_checkpoint("evaluator")[0]
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_every_shipped_checkpoint_loads_and_matches_its_manifest(name):
+    entry = MANIFEST[name]
+    assert sha256(WEIGHTS_DIR / f"{name}.safetensors") == entry["sha256"]
+    model, info = load_checkpoint(name)
+    assert not model.training
+    # each checkpoint names the one command that reproduces it, and that command's recipe exists
+    command = info["meta"]["command"].split()
+    assert command[:3] == ["python", "-m", "diffusion_course.train"] and command[3] in {"evaluator", *RECIPES}
+    assert "--steps" not in command, "a shipped checkpoint must come from the full recipe, not a shortened test run"
+
+
+def test_shipped_weights_stay_small():
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir())
+    assert total < 25e6, f"shipped weights take {total / 1e6:.1f} MB (budget: 25 MB)"
+
+
+def test_evaluator_reads_held_out_images_at_99_percent(evaluator):
+    test = dc.make_shapes(2000, split="test", seed=7)
+    read = evaluator.read(test.images)
+    for name in ("shape", "colour", "size", "position"):
+        accuracy = float((read[name] == test.attrs[name]).float().mean())
+        assert accuracy >= 0.99, f"{name}: {accuracy:.3f}"
+
+
+@pytest.fixture(scope="module")
+def uncond_report(evaluator):
+    model, info = load_checkpoint("uncond", expect=UNCOND_UNET)
+    schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    samples = generate(model, schedule, 1000, seed=2024, device=torch.device("cpu"), prediction=info["meta"]["prediction"])
+    return evaluate_samples(samples, evaluator), info["meta"]
+
+
+def test_uncond_model_is_as_good_as_its_recorded_measurement(uncond_report):
+    """Re-measured on fresh noise (seed 2024, the recipe used 1234): within sampling noise of what was recorded."""
+    report, meta = uncond_report
+    assert report.n == 1000
+    assert report.fd_ratio <= 1.25 * meta["quality"]["fd_ratio"], report
+    assert report.precision >= meta["quality"]["precision"] - 0.05, report
+
+
+@pytest.mark.xfail(strict=True, reason="not met: the shipped CPU recipe (8,000 steps, ~70 CPU-minutes) stops well short of "
+                                       "the bar; see BENCHMARKS.md 'Time to quality'")
+def test_uncond_model_meets_the_issue_quality_bar(uncond_report):
+    report, _ = uncond_report
+    assert report.fd_ratio <= SHIPPED_BAR["fd_ratio"], report
+    assert report.recognised >= SHIPPED_BAR["recognised"], report
+
+
+def test_metrics_put_real_images_at_the_floor_and_noise_far_away(evaluator):
+    real = evaluate_samples(dc.make_shapes(1000, split="train", seed=99).images, evaluator)
+    noise = evaluate_samples(torch.rand(1000, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1, evaluator)
+    assert real.fd_ratio < 1.5 and real.recognised > 0.9 and real.precision > 0.9 and real.recall > 0.9, real
+    assert noise.fd_ratio > 20 and noise.recognised < 0.01 and noise.precision < 0.01, noise
