@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Containers often run as root, which Jupyter refuses unless told; token authentication stays on either way.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Fast mode for tests: notebooks shrink their work (see README, "Fast mode").
 FAST   := DIFFUSION_COURSE_FAST=1
 # Keep diffusers/transformers offline and quiet: nothing here may touch the network.
@@ -22,7 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(QUIET) $(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks
+	$(QUIET) $(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(ROOT_FLAG)
 
 test: unit notebooks
 
