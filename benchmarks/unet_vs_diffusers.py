@@ -85,10 +85,16 @@ def main() -> None:
         r = reports[key]
         lines.append(f"| {name} | {dc.count_parameters(net) / 1e6:.2f}M | {median(speeds[key]):.1f} | {minutes[key]:.1f} | "
                      f"{r.fd_ratio:.2f} | {r.recognised:.1%} | {r.precision:.2f} | {r.recall:.2f} |")
+    ours_q, theirs_q = reports["ours"], reports["diffusers"]
+    at_least_as_good = ours_q.fd_ratio <= theirs_q.fd_ratio and ours_q.recognised >= theirs_q.recognised
+    verdict = ("Goal (≥ 1.5× faster at equal or better quality): "
+               + ("**met**." if ratio >= 1.5 and at_least_as_good else
+                  f"**not met** — after the same steps ours scores FD {ours_q.fd_ratio:.1f}× floor against diffusers' "
+                  f"{theirs_q.fd_ratio:.1f}×, recognised {ours_q.recognised:.1%} against {theirs_q.recognised:.1%}."))
     body = (f"**Ours trains {ratio:.2f}× faster** (batch {UNCOND_TRAIN.batch_size}; medians over alternating runs). Quality "
             f"after the same {args.steps} steps of the shipped recipe from the same seed, 1,000 samples each "
             f"(DPM-Solver++(2M), 20 trailing steps). Both use the same widths and attention placement; ours folds 2×2 "
-            f"pixel patches into channels first, so its convolutions run at 16×16 and below.\n\n" + "\n".join(lines))
+            f"pixel patches into channels first, so its convolutions run at 16×16 and below.\n\n{verdict}\n\n" + "\n".join(lines))
     record("unet_vs_diffusers", "U-Net vs diffusers.UNet2DModel", f"python -m benchmarks.unet_vs_diffusers --steps {args.steps}",
            body)
 
