@@ -60,14 +60,16 @@ def smooth(values: Sequence[float], window: int = 50) -> np.ndarray:
 def animate(draw: Callable[[int], None], n_frames: int, fig, interval_ms: int = 150, dpi: int = 60):
     """An HTML/JavaScript player (with a slider) for `draw(frame)` on `fig`; plays in any notebook, offline.
 
-    Keep figures small and frames few (≤ ~30): every frame is embedded as a PNG at `dpi`.
+    Keep figures small and frames few (≤ ~30): every frame is embedded in the notebook as a JPEG at `dpi` (noisy
+    images compress poorly as PNG: JPEG keeps a 20-frame animation to a few hundred kB).
     """
     from IPython.display import HTML
     from matplotlib import animation
 
     fig.set_dpi(dpi)
     anim = animation.FuncAnimation(fig, draw, frames=n_frames, interval=interval_ms)
-    html = anim.to_jshtml(default_mode="once")
+    with plt.rc_context({"animation.frame_format": "jpeg"}):
+        html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
     return HTML(html)
 
