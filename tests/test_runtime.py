@@ -1,7 +1,11 @@
 """Seeding, device choice, the fast-mode switch and the shared noise helpers."""
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
+import diffusion_course as dc
 from diffusion_course import FAST_ENV_VAR, fast_mode, get_device, pick, randn, seed_everything
 
 
@@ -41,3 +45,16 @@ def test_randn_draws_from_the_generator():
     a = randn((2, 3), torch.Generator().manual_seed(0))
     b = randn((2, 3), torch.Generator().manual_seed(0), device="cpu", dtype=torch.float64)
     assert a.shape == (2, 3) and torch.allclose(a.double(), b)
+
+
+def test_recorded_result_names_the_command_that_makes_it():
+    with pytest.raises(FileNotFoundError, match=r"python -m benchmarks\.no_such_sweep"):
+        dc.recorded_result("no_such_sweep")
+
+
+def test_recorded_results_in_the_repo_load():
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    names = sorted(p.stem for p in results.glob("*.json"))
+    assert "sampler_sweep" in names  # notebook 05 plots it
+    for name in names:
+        assert dc.recorded_result(name) == json.loads((results / f"{name}.json").read_text())

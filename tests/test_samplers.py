@@ -417,7 +417,7 @@ def test_cosine_sigma_max_is_float32_limited_in_diffusers():
     ref_x = _run_ve_ref(ref, x, data)[0]
     assert 1e-5 < (_vp(step.x, s1) - _vp(ref_x, s1)).abs().max().item() < 1e-3
     ref = _ref(HeunDiscreteScheduler, "squaredcos_cap_v2", 12, "trailing", clip_sample=False)
-    (step,) = heun(data, x, [s0, s1])
+    (step,) = heun(data, x, [s0, s1], max_ratio=math.inf)  # diffusers' Heun has no guard on huge steps
     ref_x = _run_ve_ref(ref, x, data)[1]
     assert 1e-2 < (_vp(step.x, s1) - _vp(ref_x, s1)).abs().max().item() < 1
 
@@ -601,6 +601,22 @@ def test_ddpm_step_is_the_schedules_posterior(t):
     mean, var = sched.posterior(x0, x_t, t)
     z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(5), dtype=F64)
     torch.testing.assert_close(_vp(step.x, s_prev), mean + var.sqrt() * z, atol=1e-10, rtol=1e-10)
+
+
+def test_heun_keeps_huge_sigma_steps_first_order():
+    """A step shrinking σ more than `max_ratio`-fold is an Euler step (one evaluation), and only that step."""
+    sig = make_sigmas(NoiseSchedule.cosine(), 6, "trailing")
+    assert float(sig[0] / sig[1]) > 1000  # cosine + trailing: σ ≈ 2e4 → ~5 in the first step
+    data, x = _data(), _ve(_x_T(), sig[0])
+    guarded = list(heun(data, x, sig))
+    assert [s.nfe for s in guarded] == [1, 3, 5, 7, 9, 10]
+    (first_euler,) = euler(data, x, sig[:2])
+    torch.testing.assert_close(guarded[0].x, first_euler.x, atol=0, rtol=0)
+    unguarded = list(heun(data, x, sig, max_ratio=math.inf))
+    assert unguarded[-1].nfe == 11
+    assert not torch.allclose(unguarded[0].x, guarded[0].x)
+    with pytest.raises(ValueError, match="max_ratio"):
+        list(heun(data, x, sig, max_ratio=1.0))
 
 
 def test_heun_makes_2n_minus_1_network_evaluations():

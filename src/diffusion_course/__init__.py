@@ -5,7 +5,8 @@ from .embeddings import TimeEmbedding, timestep_embedding
 from .clip_text import load_clip_text_encoder
 from .image_data import DatasetUnavailable, load_images, try_load_images
 from .metrics import floor, mmd_rbf, sliced_wasserstein
-from .runtime import FAST_ENV_VAR, Timer, fast_mode, get_device, pick, progress, randn, seed_everything
+from .runtime import (FAST_ENV_VAR, Timer, fast_mode, get_device, pick, progress, randn, recorded_result,
+                      seed_everything)
 from .samplers import SAMPLERS, Step, ddim, ddpm, dpmpp_2m, euler, get_sampler, heun, prior_sample, sample
 from .schedules import SCHEDULE_KINDS, NoiseSchedule
 from .shapes import (ATTRIBUTES, BACKGROUNDS, COLOURS, HELD_OUT_PAIRS, POSITIONS, SHAPES, SIZES, ShapeBatch,
@@ -38,7 +39,8 @@ __all__ = [
     "Denoiser", "target_for",
     "TimeEmbedding", "timestep_embedding",
     "floor", "mmd_rbf", "sliced_wasserstein",
-    "FAST_ENV_VAR", "Timer", "fast_mode", "get_device", "pick", "progress", "randn", "seed_everything",
+    "FAST_ENV_VAR", "Timer", "fast_mode", "get_device", "pick", "progress", "randn", "recorded_result",
+    "seed_everything",
     "SAMPLERS", "Step", "ddim", "ddpm", "dpmpp_2m", "euler", "get_sampler", "heun", "prior_sample", "sample",
     "SCHEDULE_KINDS", "NoiseSchedule",
     "SPACINGS", "karras_sigmas", "make_sigmas", "sigma_at", "timesteps_for",

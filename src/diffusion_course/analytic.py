@@ -56,7 +56,7 @@ class GaussianMixtureDenoiser:
         if tuple(x.shape[1:]) != self.data_shape:
             raise ValueError(f"x must have shape (batch, *{self.data_shape}), got {tuple(x.shape)}")
         B, K = x.shape[0], self.means.shape[0]
-        sig = _per_item_sigma(sigma, x).to(x).reshape(B, 1, *[1] * len(self.data_shape))
+        sig = _per_item_sigma(sigma, x).to(x).reshape(-1, 1, *[1] * len(self.data_shape))  # (B or 1, 1, ...)
         mu, s2 = self.means.to(x), self.stds.to(x) ** 2
         var = s2 + sig**2  # (B, K, ...): variance of x given component k
         diff = x[:, None] - mu  # 1. distance to every component

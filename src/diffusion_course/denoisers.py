@@ -42,7 +42,7 @@ class Denoiser:
         self.net, self.schedule, self.prediction, self.clip = net, schedule, prediction, clip
 
     def __call__(self, x: Tensor, sigma, cond=None) -> Tensor:
-        sigma = _per_item_sigma(sigma, x)  # float64, on the CPU
+        sigma = _per_item_sigma(sigma, x)  # float64, on the CPU: one entry per item, or one shared by all
         shape = (-1,) + (1,) * (x.ndim - 1)
         alpha_bar = self.schedule.alpha_bar_from_sigma(sigma)  # coefficients in float64, then cast
 
@@ -52,23 +52,25 @@ class Denoiser:
         x_t = x * coef(alpha_bar.sqrt())  # 1. VE → VP: the input the network was trained on
         t_dtype = torch.promote_types(x.dtype, torch.float32)  # float64 inputs keep a float64 t
         t = self.schedule.t_from_sigma(sigma).to(device=x.device, dtype=t_dtype)  # 2. σ → timestep
-        out = self.net(x_t, t, cond)  # 3. the network's prediction
+        out = self.net(x_t, t.expand(x.shape[0]), cond)  # 3. the network's prediction
         if self.prediction == "eps":  # 4. prediction → x̂₀
-            x0 = x - coef(sigma) * out
+            x0 = torch.addcmul(x, out, coef(-sigma))
         elif self.prediction == "x0":
             x0 = out
-        else:
-            x0 = coef(alpha_bar.sqrt()) * x_t - coef((1 - alpha_bar).sqrt()) * out
-        return x0.clamp(-self.clip, self.clip) if self.clip is not None else x0
+        else:  # x̂₀ = √ᾱ x_t − √(1−ᾱ) v
+            x0 = torch.addcmul(x_t * coef(alpha_bar.sqrt()), out, coef(-(1 - alpha_bar).sqrt()))
+        if self.clip is None:
+            return x0
+        return x0.clamp_(-self.clip, self.clip) if x0 is not out else x0.clamp(-self.clip, self.clip)
 
 
 def _per_item_sigma(sigma, x: Tensor) -> Tensor:
-    """σ as a float64 tensor with one entry per batch item of x."""
+    """σ as a float64 tensor with one entry per batch item of x, or a single entry shared by all of them."""
     sigma = torch.as_tensor(sigma, dtype=torch.float64, device="cpu") if not torch.is_tensor(sigma) else sigma
     sigma = sigma.detach().to("cpu", torch.float64)
     if sigma.ndim == 0:
-        sigma = sigma.expand(x.shape[0])
-    if sigma.shape != (x.shape[0],):
+        sigma = sigma.reshape(1)  # shared by the whole batch: coefficients broadcast, t is expanded
+    if sigma.shape not in {(1,), (x.shape[0],)}:
         raise ValueError(f"sigma must be a scalar or have shape ({x.shape[0]},), got {tuple(sigma.shape)}")
     if bool((sigma <= 0).any()):
         raise ValueError("sigma must be > 0 when calling a denoiser (σ = 0 is already clean data)")

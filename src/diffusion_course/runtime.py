@@ -97,3 +97,23 @@ def randint(high: int, shape, generator: torch.Generator | None = None, device=N
     """Uniform integers in [0, high) from `generator`, moved to `device` (see `randn`)."""
     gen_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randint(0, high, tuple(shape), generator=generator, device=gen_device).to(device or gen_device)
+
+
+def recorded_result(name: str) -> dict:
+    """The JSON a benchmark script wrote to `benchmarks/results/<name>.json` in the course repository.
+
+    Notebooks show heavy sweeps from these files, labelled as recorded. The repository root is found from this
+    package's location (an editable install from `src/`, as `make lab` sets up).
+    """
+    from pathlib import Path
+    import json
+
+    here = Path(__file__).resolve()
+    for root in here.parents:
+        path = root / "benchmarks" / "results" / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        if (root / "pyproject.toml").is_file():
+            break
+    raise FileNotFoundError(f"no recorded result {name!r}: run `python -m benchmarks.{name}` from the course "
+                            f"repository (the package must be installed from its src/ folder)")

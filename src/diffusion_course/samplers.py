@@ -106,8 +106,18 @@ def euler(denoiser, x, sigmas, *, cond=None, generator=None, churn=0.0, s_tmin=0
 
 
 @torch.no_grad()
-def heun(denoiser, x, sigmas, *, cond=None, generator=None, churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
-    """Heun's 2nd-order method (Karras et al. 2022, Algorithm 1/2): Euler, then a trapezoid correction."""
+def heun(denoiser, x, sigmas, *, cond=None, generator=None, churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0,
+         max_ratio: float = 100.0):
+    """Heun's 2nd-order method (Karras et al. 2022, Algorithm 1/2): Euler, then a trapezoid correction.
+
+    A step whose σ shrinks by more than `max_ratio` (σ/σ_next) stays first order (Euler). The trapezoid's slope at
+    σ_next is (x − x̂₀)/σ_next, so across such a step any change of the model's x̂₀ between the two levels is
+    multiplied by about σ/σ_next — with the cosine schedule and trailing spacing the first step goes from σ ≈ 2·10⁴
+    to σ ≈ 3 and the "correction" destroys the sample (notebook 05 measures it). Karras et al. start at σ = 80, so
+    the guard never fires there; `max_ratio=math.inf` gives diffusers' `HeunDiscreteScheduler` exactly.
+    """
+    if not max_ratio > 1:
+        raise ValueError(f"max_ratio must be > 1, got {max_ratio}")
     pairs, nfe = _pairs(sigmas), 0
     for i, (s, s_next) in enumerate(pairs):
         x, s_hat = _churn(x, s, len(pairs), churn, s_tmin, s_tmax, s_noise, generator)  # 1. optional churn
@@ -115,7 +125,7 @@ def heun(denoiser, x, sigmas, *, cond=None, generator=None, churn=0.0, s_tmin=0.
         d = (x - x0) / s_hat  # 2. slope at the start
         x_euler = x + (s_next - s_hat) * d
         nfe += 1
-        if s_next > 0:  # 3. slope at the end; average the two (skipped on the last step to σ=0)
+        if s_next > 0 and s_hat / s_next <= max_ratio:  # 3. slope at the end; average the two (not on the last step)
             d_next = (x_euler - denoiser(x_euler, s_next, cond)) / s_next
             x_euler = x + (s_next - s_hat) * (d + d_next) / 2
             nfe += 1
@@ -133,8 +143,9 @@ def dpmpp_2m(denoiser, x, sigmas, *, cond=None, generator=None) -> Iterator[Step
             x = x0
         else:
             h = math.log(s / s_next)  # 3. step size in λ
-            d = x0 if x0_prev is None else x0 + (x0 - x0_prev) * h / (2 * h_prev)  # 4. linear extrapolation
-            x = (s_next / s) * x - math.expm1(-h) * d  # 5. exact integration of the linear part
+            # 4. linear extrapolation d = x̂₀ + (x̂₀ − x̂₀_prev)·h/(2h_prev), one fused op (lerp with weight < 0)
+            d = x0 if x0_prev is None else torch.lerp(x0, x0_prev, -h / (2 * h_prev))
+            x = torch.add(x * (s_next / s), d, alpha=-math.expm1(-h))  # 5. exact integration of the linear part
             h_prev = h
         x0_prev = x0
         yield Step(i, s, s_next, x, x0, i + 1)

@@ -144,12 +144,20 @@ class NoiseSchedule:
     def t_from_sigma(self, sigma) -> Tensor:
         """Continuous timestep for noise level(s) σ, interpolating linearly in log σ (as diffusers does)."""
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
-        log_sigmas = self.sigmas.log()
+        log_sigmas = self._log_sigmas()
         log_s = sigma.clamp(min=self.sigma_min, max=self.sigma_max).log()
         hi = torch.searchsorted(log_sigmas, log_s.reshape(-1)).clamp(1, self.T - 1).reshape(log_s.shape)
         lo = hi - 1
         w = (log_s - log_sigmas[lo]) / (log_sigmas[hi] - log_sigmas[lo])
         return lo.to(torch.float64) + w.clamp(0, 1)
+
+    def _log_sigmas(self) -> Tensor:
+        """log σ_t for t = 0..T-1, computed once (samplers convert σ to t at every step)."""
+        cached = self.__dict__.get("_log_sigmas_cache")
+        if cached is None or cached[0] is not self.alpha_bars:
+            cached = (self.alpha_bars, self.sigmas.log())
+            self.__dict__["_log_sigmas_cache"] = cached
+        return cached[1]
 
     @staticmethod
     def alpha_bar_from_sigma(sigma) -> Tensor:
