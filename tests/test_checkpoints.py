@@ -30,6 +30,24 @@ def test_round_trip_gives_identical_outputs(saved):
     assert not any(p.suffix in (".pt", ".pth", ".pkl", ".bin") for p in folder.iterdir())
 
 
+def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(saved, tmp_path):
+    from diffusion_course.recipes import round_to_float16
+
+    folder, net, cfg = saved
+    half_dir = tmp_path / "half"
+    save_checkpoint("tiny", net, "unet", cfg.to_dict(), {"command": "test"}, directory=half_dir, dtype=torch.float16)
+    full, half = (json.loads((d / "manifest.json").read_text())["tiny"]["bytes"] for d in (folder, half_dir))
+    assert half < 0.55 * full
+    loaded, _ = load_checkpoint("tiny", expect=cfg, directory=half_dir)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())  # computed in float32, stored in float16
+    rounded = round_to_float16(UNet(cfg).eval())
+    rounded.load_state_dict(net.state_dict())
+    round_to_float16(rounded)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3.0, 500.0])
+    torch.testing.assert_close(loaded(x, t), rounded(x, t), rtol=0, atol=0)
+    assert not torch.equal(loaded(x, t), net.eval()(x, t))  # the rounding is real
+
+
 def test_a_changed_file_is_refused(saved):
     folder, _, _ = saved
     data = bytearray((folder / "tiny.safetensors").read_bytes())

@@ -4,7 +4,9 @@ The bars are the course's promises (issue 3): the evaluator reads shape, colour,
 99% accuracy on held-out images; the unconditional model's 1,000 samples should sit within 3x of the real-vs-real
 Fréchet floor with at least 90% recognised. The shipped unconditional model does not reach that bar yet (CPU-only
 training); its test is a strict xfail, so the day a retrained checkpoint meets the bar, the suite says so, and a
-second test keeps the checkpoint at least as good as the quality recorded in its JSON.
+second test keeps the checkpoint at least as good as the quality recorded in its JSON. The conditional models
+(issue 5) follow the same pattern: re-measured against their recorded quality, with the issue's bar a strict xfail
+where the CPU recipe does not reach it.
 """
 import json
 
@@ -85,20 +87,60 @@ def test_metrics_put_real_images_at_the_floor_and_noise_far_away(evaluator):
 CLASS_BAR = 0.98  # issue 5: at its best guidance scale, ≥ 98% of samples have the requested class
 
 
-@pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
-def test_class_model_draws_the_requested_shape(evaluator):
-    """Re-measured on fresh noise at the recipe's guidance scale; the issue's 98% bar is checked where it is met."""
+@pytest.fixture(scope="module")
+def class_accuracy(evaluator):
+    """Shape accuracy of 400 fresh class-conditional samples (seed 2024; the recipe used 1234): guided, unguided."""
     from diffusion_course.guidance import label_null
     from diffusion_course.recipes import CLASS_GUIDANCE, CLASS_UNET
 
     model, info = load_checkpoint("class", expect=CLASS_UNET)
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     labels = torch.arange(400) % len(dc.SHAPES)
-    samples = generate(model, schedule, 400, seed=2024, device=torch.device("cpu"), prediction=info["meta"]["prediction"],
-                       cond=labels, guidance=CLASS_GUIDANCE, null_cond=label_null(CLASS_UNET.num_classes))
-    accuracy = float((evaluator.read(samples)["shape"] == labels).float().mean())
-    recorded = info["meta"]["quality"]["accuracy"]["shape"]
-    assert accuracy >= recorded - 0.03, (accuracy, recorded)  # 400 samples: ±1.5 points at 95%
-    unguided = generate(model, schedule, 400, seed=2024, device=torch.device("cpu"),
-                        prediction=info["meta"]["prediction"], cond=labels)
-    assert float((evaluator.read(unguided)["shape"] == labels).float().mean()) < accuracy  # guidance helps
+    out = {}
+    for name, guidance in (("guided", CLASS_GUIDANCE), ("unguided", None)):
+        samples = generate(model, schedule, 400, seed=2024, device=torch.device("cpu"),
+                           prediction=info["meta"]["prediction"], cond=labels, guidance=guidance,
+                           null_cond=label_null(CLASS_UNET.num_classes))
+        out[name] = float((evaluator.read(samples)["shape"] == labels).float().mean())
+    return out, info["meta"]["quality"]["accuracy"]["shape"]
+
+
+@pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
+def test_class_model_is_as_good_as_its_recorded_measurement(class_accuracy):
+    accuracy, recorded = class_accuracy
+    assert accuracy["guided"] >= recorded - 0.08, (accuracy, recorded)  # 400 samples: ±2.5 points at 55%
+
+
+@pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
+def test_class_guidance_raises_adherence(class_accuracy):
+    accuracy, _ = class_accuracy
+    assert accuracy["guided"] > accuracy["unguided"] + 0.1, accuracy
+
+
+@pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
+@pytest.mark.xfail(strict=True, reason="not met: the CPU recipe (3,000 fine-tuning steps, 26 CPU-minutes) reaches about "
+                                       "55% at its best guidance scale; see notebook 06")
+def test_class_model_meets_the_issue_bar(class_accuracy):
+    accuracy, _ = class_accuracy
+    assert accuracy["guided"] >= CLASS_BAR, accuracy
+
+
+@pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
+def test_text_model_follows_shape_and_colour(evaluator):
+    """Re-measured on 300 fresh seen-pair test captions at the recipe's guidance scale, against what was recorded."""
+    from diffusion_course.prompts import evaluation_prompts
+    from diffusion_course.recipes import TEXT_GUIDANCE, TEXT_UNET
+
+    unet, info = load_checkpoint("text_unet", expect=TEXT_UNET)
+    encoder, _ = load_checkpoint("text_encoder")
+    conditioner = dc.TextConditioner(encoder)
+    model = dc.TextConditionedModel(unet, conditioner).eval()
+    prompts, attrs = evaluation_prompts(300, held_out=False, seed=11)
+    samples = generate(model, dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE), 300, seed=2024, device=torch.device("cpu"),
+                       prediction=info["meta"]["prediction"], cond=conditioner.tokenize(prompts, "cpu"),
+                       guidance=TEXT_GUIDANCE, null_cond=lambda b, dev: conditioner.tokenize([""] * b, dev))
+    read = evaluator.read(samples)
+    both = float(((read["shape"] == attrs["shape"]) & (read["colour"] == attrs["colour"])).float().mean())
+    recorded = info["meta"]["quality"]["accuracy"]["shape_and_colour"]  # 500 other seen-pair captions, seed 1234
+    assert both >= recorded - 0.08, (both, recorded)  # 300 samples: about ±2.5 points of sampling noise
+    assert both > 0.5, both  # far above chance (1 in 64 for shape × colour)

@@ -30,7 +30,7 @@ from .evaluation import evaluate_samples
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
 from .guidance import label_null
-from .prompts import caption_batches
+from .prompts import caption_batches, evaluation_prompts
 from .recipes_latent import train_latent, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
@@ -138,6 +138,20 @@ class QualityLog:
         self.eval_seconds += time.perf_counter() - t0
 
 
+#: U-Nets and text encoders are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
+#: rounds the trained weights to float16 precision before any quality measurement, so what is measured is what ships.
+STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16}
+
+
+@torch.no_grad()
+def round_to_float16(net: torch.nn.Module) -> torch.nn.Module:
+    """Round every floating-point parameter and buffer to float16 precision, in place (kept in float32)."""
+    for t in net.state_dict().values():
+        if t.is_floating_point():
+            t.copy_(t.half())
+    return net
+
+
 def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
     schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     t0 = time.perf_counter()
@@ -151,7 +165,8 @@ def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction}
     if on_sample is not None:
         meta["quality_during_training"] = on_sample.rows
-    return result.ema, schedule, meta
+    meta["stored_as"] = "float16"  # rounded here, before the recipe measures quality
+    return round_to_float16(result.ema), schedule, meta
 
 
 def train_uncond(device, steps: int | None = None, seed: int = 0):
@@ -198,17 +213,25 @@ def train_text(device, steps: int | None = None, seed: int = 0):
     model = TextConditionedModel(unet, conditioner).to(device)
     batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
     ema, schedule, meta = _fit(model, cfg, batches, model.drop)
-    test = make_shapes(1000, split="test", seed=0)
-    cond = ema.conditioner.tokenize(test.captions, device="cpu")
+    evaluator = load_checkpoint("evaluator", device=device)[0]
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction, cond=cond,
-                       guidance=TEXT_GUIDANCE, null_cond=null)
-    targets = {k: test.attrs[k] for k in ("shape", "colour", "size", "position")}
-    report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets=targets)
-    print(report)
+    reports = {}
+    for held_out in (False, True):  # 500 full test captions with seen colour×shape pairs, 500 with held-out ones
+        prompts, attrs = evaluation_prompts(500, held_out=held_out)
+        samples = generate(ema, schedule, 500, seed=1234, device=device, prediction=cfg.prediction,
+                           cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null)
+        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position")}
+        reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
+        read = evaluator.read(samples)
+        reports[held_out].accuracy["shape_and_colour"] = float(
+            ((read["shape"] == attrs["shape"]) & (read["colour"] == attrs["colour"])).float().mean())
+        print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])
+    held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
             {**meta, "init_from": "uncond", "new_parameters": fresh,
-             "quality": _quality(report, {"guidance": TEXT_GUIDANCE, "prompts": "1000 test-split captions"})})
+             "quality": _quality(reports[False], {"guidance": TEXT_GUIDANCE, **held,
+                                                  "prompts": "500 seen-pair and 500 held-out-pair test captions "
+                                                             "(prompts.evaluation_prompts)"})})
 
 
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
@@ -238,7 +261,8 @@ def main(argv=None) -> None:
                  "date": time.strftime("%Y-%m-%d")})
     for name, model in models.items():
         kind = KINDS.get(name, name)
-        entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out)
+        dtype = STORED_AS.get(kind) if meta.get("stored_as") == "float16" else None
+        entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out, dtype=dtype)
         print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
 
 
