@@ -64,3 +64,12 @@ def test_in_manifold_marks_each_sample_and_averages_to_precision():
     assert inside.dtype == torch.bool and inside.shape == (200,)
     assert inside[:100].float().mean() > 0.8 and not inside[100:].any()
     assert precision_recall(real, fake)[0] == pytest.approx(float(inside.double().mean()))
+
+
+def test_joint_accuracy_needs_every_named_attribute_right():
+    from diffusion_course.evaluation import joint_accuracy
+
+    read = {"shape": torch.tensor([0, 1, 2, 3]), "colour": torch.tensor([5, 5, 6, 6]), "features": torch.zeros(4, 8)}
+    want = {"shape": torch.tensor([0, 1, 2, 0]), "colour": torch.tensor([5, 4, 6, 6])}
+    assert joint_accuracy(read, want) == 0.5  # items 0 and 2 have both right; 1 misses colour, 3 misses shape
+    assert joint_accuracy(read, want, names=("shape",)) == 0.75

@@ -15,7 +15,7 @@ import torch
 
 import diffusion_course as dc
 from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, sha256
-from diffusion_course.evaluation import evaluate_samples
+from diffusion_course.evaluation import evaluate_samples, joint_accuracy
 from diffusion_course.generation import generate
 from diffusion_course.recipes import RECIPES, UNCOND_SCHEDULE, UNCOND_UNET
 
@@ -139,8 +139,7 @@ def test_text_model_follows_shape_and_colour(evaluator):
     samples = generate(model, dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE), 300, seed=2024, device=torch.device("cpu"),
                        prediction=info["meta"]["prediction"], cond=conditioner.tokenize(prompts, "cpu"),
                        guidance=TEXT_GUIDANCE, null_cond=lambda b, dev: conditioner.tokenize([""] * b, dev))
-    read = evaluator.read(samples)
-    both = float(((read["shape"] == attrs["shape"]) & (read["colour"] == attrs["colour"])).float().mean())
+    both = joint_accuracy(evaluator.read(samples), attrs)
     recorded = info["meta"]["quality"]["accuracy"]["shape_and_colour"]  # 500 other seen-pair captions, seed 1234
     assert both >= recorded - 0.08, (both, recorded)  # 300 samples: about ±2.5 points of sampling noise
     assert both > 0.5, both  # far above chance (1 in 64 for shape × colour)

@@ -97,6 +97,14 @@ def attribute_accuracy(read: dict[str, Tensor], targets: dict[str, Tensor]) -> d
     return out
 
 
+def joint_accuracy(read: dict[str, Tensor], targets: dict[str, Tensor], names=("shape", "colour")) -> float:
+    """The share of images whose attributes `names` are *all* read as requested (e.g. the right shape and colour)."""
+    hit = torch.ones(len(targets[names[0]]), dtype=torch.bool)
+    for name in names:
+        hit &= read[name].cpu() == targets[name].cpu()
+    return float(hit.float().mean())
+
+
 def evaluate_samples(samples: Tensor, evaluator: Evaluator, targets: dict[str, Tensor] | None = None,
                      split: str = "train") -> SampleReport:
     """A full `SampleReport` for generated images (N, 3, 32, 32) in [-1, 1]."""

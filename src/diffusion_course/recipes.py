@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import WEIGHTS_DIR, load_checkpoint, save_checkpoint
-from .evaluation import evaluate_samples
+from .evaluation import evaluate_samples, joint_accuracy
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
 from .guidance import label_null
@@ -222,9 +222,7 @@ def train_text(device, steps: int | None = None, seed: int = 0):
                            cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null)
         targets = {k: attrs[k] for k in ("shape", "colour", "size", "position")}
         reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
-        read = evaluator.read(samples)
-        reports[held_out].accuracy["shape_and_colour"] = float(
-            ((read["shape"] == attrs["shape"]) & (read["colour"] == attrs["colour"])).float().mean())
+        reports[held_out].accuracy["shape_and_colour"] = joint_accuracy(evaluator.read(samples), attrs)
         print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])
     held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
