@@ -31,7 +31,7 @@ def test_round_trip_gives_identical_outputs(saved):
 
 
 def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(saved, tmp_path):
-    from diffusion_course.recipes import round_to_float16
+    from diffusion_course.checkpoints import round_to_float16
 
     folder, net, cfg = saved
     half_dir = tmp_path / "half"

@@ -137,3 +137,12 @@ def load_checkpoint(name: str, expect: dict | None = None, device=None, director
     if device is not None:
         model.to(device)
     return model, info
+
+
+@torch.no_grad()
+def round_to_float16(net: torch.nn.Module) -> torch.nn.Module:
+    """Round every floating-point parameter and buffer to float16 precision, in place (kept in float32)."""
+    for t in net.state_dict().values():
+        if t.is_floating_point():
+            t.copy_(t.half())
+    return net

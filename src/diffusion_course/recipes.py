@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import WEIGHTS_DIR, load_checkpoint, save_checkpoint
+from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
 from .evaluation import evaluate_samples, joint_accuracy
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
@@ -138,18 +138,9 @@ class QualityLog:
         self.eval_seconds += time.perf_counter() - t0
 
 
-#: U-Nets and text encoders are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
+#: U-Nets, text encoders and the VAE are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
 #: rounds the trained weights to float16 precision before any quality measurement, so what is measured is what ships.
-STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16}
-
-
-@torch.no_grad()
-def round_to_float16(net: torch.nn.Module) -> torch.nn.Module:
-    """Round every floating-point parameter and buffer to float16 precision, in place (kept in float32)."""
-    for t in net.state_dict().values():
-        if t.is_floating_point():
-            t.copy_(t.half())
-    return net
+STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16}
 
 
 def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:

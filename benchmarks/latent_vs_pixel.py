@@ -1,0 +1,118 @@
+"""Latent diffusion against pixel space: the shipped text-to-image models side by side (notebook 08).
+
+    python -m benchmarks.latent_vs_pixel
+
+Speed is measured here, in one run, alternating the two models so machine noise hits both alike: training
+images/s (forward + backward + AdamW step, batch 64, medians of 7) and sampling images/s (64 captions, DPM-Solver++(2M),
+20 trailing steps, classifier-free guidance w = 3, the VAE decode included for the latent model; medians of 5). Quality
+and training minutes are the ones the two recipes recorded in their checkpoints' JSON (500 seen-pair and 500
+held-out-pair test captions each, w = 3). Writes "Latent vs pixel diffusion" in BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+
+import diffusion_course as dc
+from diffusion_course.checkpoints import load_checkpoint
+from diffusion_course.generation import generate
+from diffusion_course.prompts import evaluation_prompts
+from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
+from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
+
+from .record import median, record
+
+BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
+
+
+def load_models():
+    pixel_unet, pix_info = load_checkpoint("text_unet", expect=TEXT_UNET)
+    pixel = dc.TextConditionedModel(pixel_unet, dc.TextConditioner(load_checkpoint("text_encoder")[0])).eval()
+    latent_unet, lat_info = load_checkpoint("latent_unet", expect=LATENT_UNET)
+    latent = dc.TextConditionedModel(latent_unet, dc.TextConditioner(load_checkpoint("latent_text_encoder")[0])).eval()
+    vae, vae_info = load_checkpoint("vae")
+    return pixel, pix_info, latent, lat_info, dc.LatentAdapter(vae), vae_info
+
+
+def train_step_seconds(model, shape, schedule, runs: int) -> list[float]:
+    m = copy.deepcopy(model).train()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-5)
+    cond = m.conditioner.tokenize(["a large red star in the centre on a dark background"] * BATCH, "cpu")
+    g = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(runs + 1):  # the first step warms up
+        start = time.perf_counter()
+        loss = dc.diffusion_loss(m, torch.randn(BATCH, *shape, generator=g), schedule, cond=cond, prediction="v")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def main() -> None:
+    pixel, pix_info, latent, lat_info, adapter, vae_info = load_models()
+    pixel_schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    latent_schedule = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE)
+    prompts, _ = evaluation_prompts(BATCH, held_out=False)
+    null = lambda m: (lambda b, dev: m.conditioner.tokenize([""] * b, dev))  # noqa: E731
+
+    def sample_pixel():
+        generate(pixel, pixel_schedule, BATCH, seed=0, prediction="v", cond=pixel.conditioner.tokenize(prompts, "cpu"),
+                 guidance=GUIDANCE, null_cond=null(pixel), batch=BATCH)
+
+    def sample_latent():
+        sample_latent_model(latent, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
+
+    train = {"pixel": [], "latent": []}
+    for _ in range(2):  # alternate: pixel, latent, pixel, latent
+        train["pixel"] += train_step_seconds(pixel, (3, 32, 32), pixel_schedule, TRAIN_RUNS // 2 + 1)
+        train["latent"] += train_step_seconds(latent, adapter.latent_shape(), latent_schedule, TRAIN_RUNS // 2 + 1)
+    sample = {"pixel": [], "latent": []}
+    with torch.no_grad():
+        for _ in range(SAMPLE_RUNS):
+            for name, fn in (("pixel", sample_pixel), ("latent", sample_latent)):
+                start = time.perf_counter()
+                fn()
+                sample[name].append(time.perf_counter() - start)
+    ips = {k: {"train": BATCH / median(train[k]), "sample": BATCH / median(sample[k])} for k in train}
+    q = {"pixel": pix_info["meta"]["quality"], "latent": lat_info["meta"]["quality"]}
+    uncond_minutes = load_checkpoint("uncond")[1]["meta"]["seconds"] / 60
+    minutes = {"pixel": uncond_minutes + pix_info["meta"]["seconds"] / 60,
+               "latent": (vae_info["meta"]["seconds"] + lat_info["meta"]["encode_seconds"] + lat_info["meta"]["seconds"]) / 60}
+    params = {"pixel": dc.count_parameters(pixel), "latent": dc.count_parameters(latent)}
+    lines = ["| | pixel (`text_unet`) | latent (`latent_unet` + `vae`) | latent / pixel |", "|---|---:|---:|---:|"]
+
+    def row(label, p, l, ratio, fmt="{:.1f}"):
+        lines.append(f"| {label} | {fmt.format(p)} | {fmt.format(l)} | {ratio:.2f}× |")
+
+    row("parameters (U-Net + text encoder), M", params["pixel"] / 1e6, params["latent"] / 1e6,
+        params["latent"] / params["pixel"], "{:.2f}")
+    row("training, images/s (median)", ips["pixel"]["train"], ips["latent"]["train"],
+        ips["latent"]["train"] / ips["pixel"]["train"])
+    row("sampling, images/s (median, decode included)", ips["pixel"]["sample"], ips["latent"]["sample"],
+        ips["latent"]["sample"] / ips["pixel"]["sample"])
+    row("shape + colour, seen pairs (recorded, n = 500)", 100 * q["pixel"]["accuracy"]["shape_and_colour"],
+        100 * q["latent"]["accuracy"]["shape_and_colour"],
+        q["latent"]["accuracy"]["shape_and_colour"] / q["pixel"]["accuracy"]["shape_and_colour"], "{:.1f}%")
+    row("shape + colour, held-out pairs (recorded, n = 500)", 100 * q["pixel"]["held_out_shape_and_colour"],
+        100 * q["latent"]["held_out_shape_and_colour"],
+        q["latent"]["held_out_shape_and_colour"] / q["pixel"]["held_out_shape_and_colour"], "{:.1f}%")
+    row("FD / floor, seen pairs (recorded, n = 500)", q["pixel"]["fd_ratio"], q["latent"]["fd_ratio"],
+        q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
+    row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
+        minutes["latent"] / minutes["pixel"])
+    body = (f"Speed measured in this run (batch {BATCH}; training: medians of {2 * (TRAIN_RUNS // 2 + 1)} steps, the two "
+            f"models alternating; sampling: {BATCH} captions, DPM-Solver++(2M), 20 trailing steps, w = {GUIDANCE:g}, medians of "
+            f"{SAMPLE_RUNS}). Quality and minutes as recorded by `python -m diffusion_course.train text` / `vae` / `latent` "
+            f"(pixel minutes include the unconditional model it was fine-tuned from; latent minutes include the VAE and "
+            f"encoding the training set once). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
+            f"within 20%.\n\n" + "\n".join(lines))
+    print(body)
+    record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)
+
+
+if __name__ == "__main__":
+    main()
