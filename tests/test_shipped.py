@@ -77,6 +77,16 @@ def test_uncond_model_meets_the_issue_quality_bar(uncond_report):
     assert report.recognised >= SHIPPED_BAR["recognised"], report
 
 
+def test_caption_quality_gives_matching_images_full_marks_on_seen_and_held_out_pairs(evaluator):
+    from diffusion_course.evaluation import caption_quality
+
+    bank = dc.make_shapes(20_000, split="test", seed=0)  # evaluation_prompts draws its captions from these images
+    reports = caption_quality(lambda prompts: bank.images[[bank.captions.index(p) for p in prompts]], evaluator, n=50)
+    for held_out in (False, True):
+        assert reports[held_out].n == 50
+        assert reports[held_out].accuracy["shape_and_colour"] >= 0.95, (held_out, reports[held_out])
+
+
 def test_metrics_put_real_images_at_the_floor_and_noise_far_away(evaluator):
     real = evaluate_samples(dc.make_shapes(1000, split="train", seed=99).images, evaluator)
     noise = evaluate_samples(torch.rand(1000, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1, evaluator)

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .evaluator import Evaluator
 from .metrics import frechet_distance, in_manifold, precision_recall
+from .prompts import evaluation_prompts
 from .shapes import make_shapes
 
 CONFIDENCE = 0.9  # evaluator probability needed to count an attribute as recognised
@@ -119,3 +120,17 @@ def evaluate_samples(samples: Tensor, evaluator: Evaluator, targets: dict[str, T
         precision=precision, recall=recall, recognised=recognised_share(read, real),
         accuracy=attribute_accuracy(read, targets) if targets else {},
     )
+
+
+def caption_quality(sample_fn, evaluator: Evaluator, n: int = 500) -> dict[bool, "SampleReport"]:
+    """A text-to-image model judged on n full test captions with seen colour×shape pairs (key False) and n with
+    held-out pairs (key True): `sample_fn(prompts) -> images`. Each report's accuracy adds 'shape_and_colour'."""
+    reports = {}
+    for held_out in (False, True):
+        prompts, attrs = evaluation_prompts(n, held_out=held_out)
+        samples = sample_fn(prompts)
+        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position")}
+        reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
+        reports[held_out].accuracy["shape_and_colour"] = joint_accuracy(evaluator.read(samples), attrs)
+        print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])
+    return reports

@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
-from .evaluation import evaluate_samples, joint_accuracy
+from .evaluation import caption_quality, evaluate_samples
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
 from .guidance import label_null
-from .prompts import caption_batches, evaluation_prompts
+from .prompts import caption_batches
 from .recipes_latent import train_latent, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
@@ -206,15 +206,9 @@ def train_text(device, steps: int | None = None, seed: int = 0):
     ema, schedule, meta = _fit(model, cfg, batches, model.drop)
     evaluator = load_checkpoint("evaluator", device=device)[0]
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    reports = {}
-    for held_out in (False, True):  # 500 full test captions with seen colour×shape pairs, 500 with held-out ones
-        prompts, attrs = evaluation_prompts(500, held_out=held_out)
-        samples = generate(ema, schedule, 500, seed=1234, device=device, prediction=cfg.prediction,
-                           cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null)
-        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position")}
-        reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
-        reports[held_out].accuracy["shape_and_colour"] = joint_accuracy(evaluator.read(samples), attrs)
-        print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])
+    reports = caption_quality(lambda prompts: generate(  # 500 seen-pair and 500 held-out-pair test captions
+        ema, schedule, len(prompts), seed=1234, device=device, prediction=cfg.prediction,
+        cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
     held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
             {**meta, "init_from": "uncond", "new_parameters": fresh,
