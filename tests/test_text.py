@@ -338,3 +338,22 @@ def test_clip_offline_prints_one_sentence_and_returns_none(tiny_clip_dir, tmp_pa
         out, err = capsys.readouterr()
         assert out == OFFLINE_MESSAGE + "\n" and err == "", where
     assert OFFLINE_MESSAGE.count(".") == 1 and OFFLINE_MESSAGE.endswith("skipped.")
+
+
+def test_word_sensitivity_sees_exactly_the_words_a_model_uses():
+    from diffusion_course.evaluation import WORD_SWAPS, word_sensitivity
+    from diffusion_course.text import TEXT_IDS
+    cond_fn = _conditioner()
+    blue = cond_fn.tokenizer.vocab.index("blue")
+
+    def ignores_text(x, sigma, cond=None):
+        return x * 0.5
+
+    def reads_blue(x, sigma, cond=None):  # x̂₀ shifts by 1 where the caption says "blue"
+        return x * 0.5 + (cond[TEXT_IDS] == blue).any(1).float()[:, None, None, None]
+
+    deaf = word_sensitivity(ignores_text, cond_fn, n=4, image_shape=(3, 8, 8))
+    assert set(deaf) == set(WORD_SWAPS) and all(v == [0.0] * 4 for v in deaf.values())
+    colour_only = word_sensitivity(reads_blue, cond_fn, n=4, image_shape=(3, 8, 8))
+    assert colour_only["colour"] == pytest.approx([1.0] * 4)
+    assert all(v == [0.0] * 4 for k, v in colour_only.items() if k != "colour")

@@ -74,3 +74,50 @@ def test_resume_restores_weights_ema_and_optimiser(tmp_path):
     with pytest.raises(ValueError, match="different settings: lr"):
         train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4),
                         TrainConfig(**{**cfg.to_dict(), "lr": 0.5}), run_dir=tmp_path, resume=True, show_progress=False)
+
+
+def test_a_time_budget_picks_a_step_count_that_reproduces_the_run():
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    cfg = TrainConfig(steps=3, batch_size=4, warmup=20)  # the budget overrides steps=3
+    budgeted = train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg,
+                               show_progress=False, budget_seconds=0.5)
+    assert budgeted.steps >= 21 and len(budgeted.losses) == budgeted.steps  # ran past the timing window (steps 4–20)
+    fixed = TrainConfig(**{**cfg.to_dict(), "steps": budgeted.steps})
+    again = train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), fixed,
+                            show_progress=False)
+    assert again.losses == budgeted.losses  # the recorded step count is the whole recipe
+    for a, b in zip(again.ema.state_dict().values(), budgeted.ema.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("warmup, budget, match", [(5, 1.0, "warm-up of at least 10"), (20, 0.0, "must be positive")])
+def test_a_time_budget_refuses_what_it_cannot_reproduce(warmup, budget, match):
+    images = torch.rand(8, 3, 16, 16) * 2 - 1
+    with pytest.raises(ValueError, match=match):
+        train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4),
+                        TrainConfig(steps=30, batch_size=4, warmup=warmup), show_progress=False, budget_seconds=budget)
+
+
+def test_run_options_change_only_what_they_name():
+    from diffusion_course.train import RunOptions
+    base = TrainConfig(steps=100, batch_size=64, lr=2e-3, sample_every=10)
+    assert RunOptions().apply(base, seed=3) == TrainConfig(**{**base.to_dict(), "seed": 3})
+    changed = RunOptions(steps=7, batch_size=256, sample_every=0).apply(base, seed=0)
+    assert (changed.steps, changed.batch_size, changed.sample_every, changed.lr) == (7, 256, 0, 2e-3)
+    assert RunOptions(minutes=1.5).budget_seconds == 90 and RunOptions().budget_seconds is None
+
+
+def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
+    from diffusion_course.recipes import _with_steps
+    cmd = "python -m diffusion_course.train text --from-scratch --minutes 5.5 --batch-size 256 --device cuda"
+    assert _with_steps(cmd, 1234) == ("python -m diffusion_course.train text --from-scratch --batch-size 256 "
+                                      "--device cuda --steps 1234")
+    assert _with_steps("x --steps=9 --minutes=2", 5) == "x --steps 5"
+
+
+@pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--minutes", "3"], ["evaluator", "--batch-size", "8"]])
+def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
+    from diffusion_course.recipes import main
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "recipe" in capsys.readouterr().err

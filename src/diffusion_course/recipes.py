@@ -3,7 +3,7 @@
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
-    python -m diffusion_course.train text        # text-conditional U-Net + text encoder, fine-tuned from uncond (07)
+    python -m diffusion_course.train text --from-scratch  # text U-Net + text encoder, both from random weights (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent      # the mini Stable Diffusion on VAE latents (notebook 08)
 
@@ -11,7 +11,9 @@ Each recipe fixes its seed, data and settings, trains, measures quality with the
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
 weights/ folder (or --out), updating the manifest's sha256. Conditional models start from the shipped
 unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
-training begins from a working unconditional model and only has to learn the conditioning.
+training begins from a working unconditional model and only has to learn the conditioning. The shipped text model is
+the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words
+(benchmarks/text_init.py measures both).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
 from .shapes import SHAPES, held_out_mask, make_shapes
 from .text import TextConditionedModel, TextConditioner, TextEncoderConfig
-from .train import TrainConfig, batches_from_tensors, train_diffusion
+from .train import RunOptions, TrainConfig, batches_from_tensors, train_diffusion
 from .unet import UNet, UNetConfig, count_parameters
 
 # ---------------------------------------------------------------- settings of the shipped models
@@ -143,10 +145,12 @@ class QualityLog:
 STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16}
 
 
-def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
+def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None) -> tuple:
     schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     t0 = time.perf_counter()
-    result = train_diffusion(net, schedule, next_batch, cfg, drop_condition=drop, on_sample=on_sample)
+    result = train_diffusion(net, schedule, next_batch, cfg, drop_condition=drop, on_sample=on_sample,
+                             budget_seconds=budget_seconds)
+    cfg = replace(cfg, steps=result.steps)  # what a time budget chose
     eval_seconds = getattr(on_sample, "eval_seconds", 0.0)
     seconds = time.perf_counter() - t0 - eval_seconds
     print(result.summary())
@@ -160,50 +164,52 @@ def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None) -> tuple:
     return round_to_float16(result.ema), schedule, meta
 
 
-def train_uncond(device, steps: int | None = None, seed: int = 0):
+def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The unconditional U-Net; returns ({name: model}, meta)."""
     seed_everything(seed)
-    cfg = replace(UNCOND_TRAIN, steps=steps or UNCOND_TRAIN.steps, seed=seed)
+    cfg = options.apply(UNCOND_TRAIN, seed)
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device, cfg.prediction) if cfg.sample_every else None
     ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
-                               on_sample=log)
+                               on_sample=log, budget_seconds=options.budget_seconds)
     samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)
     return {"uncond": ema}, {**meta, "quality": _quality(report)}
 
 
-def train_class(device, steps: int | None = None, seed: int = 0):
+def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The class-conditional U-Net (label = shape), fine-tuned from `uncond`; returns ({name: model}, meta)."""
     seed_everything(seed)
-    cfg = replace(CLASS_TRAIN, steps=steps or CLASS_TRAIN.steps, seed=seed)
+    cfg = options.apply(CLASS_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     net = UNet(CLASS_UNET).to(device)
-    fresh = init_from(net, "uncond")
+    fresh = "all" if options.from_scratch else init_from(net, "uncond")
     null = label_null(CLASS_UNET.num_classes)
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
-    ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop)
+    ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop,
+                               budget_seconds=options.budget_seconds)
     labels = torch.arange(1000) % len(SHAPES)
     samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction, cond=labels,
                        guidance=CLASS_GUIDANCE, null_cond=null)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
-    return {"class": ema}, {**meta, "init_from": "uncond", "new_parameters": fresh,
+    return {"class": ema}, {**meta, "init_from": None if options.from_scratch else "uncond", "new_parameters": fresh,
                             "quality": _quality(report, {"guidance": CLASS_GUIDANCE})}
 
 
-def train_text(device, steps: int | None = None, seed: int = 0):
-    """The text-conditional U-Net with its jointly trained text encoder, U-Net fine-tuned from `uncond`."""
+def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
+    """The text-conditional U-Net with its jointly trained text encoder; the U-Net starts from `uncond`'s weights, or from
+    random ones with `options.from_scratch` (how the shipped model was trained)."""
     seed_everything(seed)
-    cfg = replace(TEXT_TRAIN, steps=steps or TEXT_TRAIN.steps, seed=seed)
+    cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     unet = UNet(TEXT_UNET)
-    fresh = init_from(unet, "uncond")
+    fresh = "all" if options.from_scratch else init_from(unet, "uncond")
     conditioner = TextConditioner()
     model = TextConditionedModel(unet, conditioner).to(device)
     batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
-    ema, schedule, meta = _fit(model, cfg, batches, model.drop)
+    ema, schedule, meta = _fit(model, cfg, batches, model.drop, budget_seconds=options.budget_seconds)
     evaluator = load_checkpoint("evaluator", device=device)[0]
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
     reports = caption_quality(lambda prompts: generate(  # 500 seen-pair and 500 held-out-pair test captions
@@ -211,7 +217,7 @@ def train_text(device, steps: int | None = None, seed: int = 0):
         cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
     held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
-            {**meta, "init_from": "uncond", "new_parameters": fresh,
+            {**meta, "init_from": None if options.from_scratch else "uncond", "new_parameters": fresh,
              "quality": _quality(reports[False], {"guidance": TEXT_GUIDANCE, **held,
                                                   "prompts": "500 seen-pair and 500 held-out-pair test captions "
                                                              "(prompts.evaluation_prompts)"})})
@@ -227,19 +233,31 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m diffusion_course.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", choices=["evaluator", *RECIPES])
-    p.add_argument("--steps", type=int, default=None, help="override the number of training steps (testing only)")
+    p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="train for about this many minutes instead of a step count (the JSON records the steps chosen)")
+    p.add_argument("--sample-every", type=int, default=None, help="judge samples every this many steps (0 = never)")
+    p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
     device = get_device(args.device)
     command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
+    options = RunOptions(args.steps, args.batch_size, args.sample_every, args.minutes, args.from_scratch)
+    if args.from_scratch and args.recipe not in ("class", "text"):
+        p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
+    if args.recipe in ("evaluator", "vae") and (args.minutes or args.batch_size or args.sample_every is not None):
+        p.error(f"the {args.recipe} recipe takes --steps only")
     if args.recipe == "evaluator":
         model, acc = train_evaluator(device, epochs=args.steps or EVALUATOR_EPOCHS)
         models, meta = {"evaluator": model}, {"test_accuracy": acc}
         print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
     else:
-        models, meta = RECIPES[args.recipe](device, steps=args.steps)
+        models, meta = RECIPES[args.recipe](device, options)
+    if args.minutes is not None:  # the step count the budget chose reproduces the run
+        meta["reproduce"] = _with_steps(command, meta["train"]["steps"])
     meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
                  "date": time.strftime("%Y-%m-%d")})
     for name, model in models.items():
@@ -247,6 +265,17 @@ def main(argv=None) -> None:
         dtype = STORED_AS.get(kind) if meta.get("stored_as") == "float16" else None
         entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out, dtype=dtype)
         print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
+
+
+def _with_steps(command: str, steps: int) -> str:
+    """`command` with its --minutes (and any --steps) replaced by `--steps STEPS`."""
+    out, words = [], iter(command.split())
+    for w in words:
+        if w in ("--minutes", "--steps"):
+            next(words, None)
+        elif not w.startswith(("--minutes=", "--steps=")):
+            out.append(w)
+    return " ".join(out) + f" --steps {steps}"
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from .runtime import seed_everything
 from .schedules import NoiseSchedule
 from .shapes import make_shapes
 from .text import TextConditionedModel, TextConditioner
-from .train import TrainConfig, train_diffusion
+from .train import RunOptions, TrainConfig, train_diffusion
 from .unet import UNetConfig, UNet, count_parameters
 from .vae import LDM_KL_WEIGHT, VAE, VAEConfig, train_vae
 
@@ -59,9 +59,10 @@ def reconstruction_report(vae: VAE, n: int = 1000, device=None) -> dict:
             "accuracy": rep.accuracy, "recognised": rep.recognised}
 
 
-def train_vae_recipe(device, steps: int | None = None, seed: int = 0, config: VAEConfig = VAE_CONFIG):
-    """Train the VAE, then measure its latent scale factor and reconstruction quality."""
+def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, config: VAEConfig = VAE_CONFIG):
+    """Train the VAE, then measure its latent scale factor and reconstruction quality (options: steps only)."""
     g = seed_everything(seed)
+    steps = options.steps
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     vae = VAE(config).to(device)
     t0 = time.perf_counter()
@@ -113,10 +114,10 @@ def sample_latent_model(model, schedule, adapter, prompts, device, guidance: flo
                     shape=adapter.latent_shape(), clip=None, decode=adapter.to_image)
 
 
-def train_latent(device, steps: int | None = None, seed: int = 0):
+def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The mini Stable Diffusion: a text-conditional U-Net on the shipped VAE's latents, with its own text encoder."""
     seed_everything(seed)
-    cfg = replace(LATENT_TRAIN, steps=steps or LATENT_TRAIN.steps, seed=seed)
+    cfg = options.apply(LATENT_TRAIN, seed)
     vae, _ = load_checkpoint("vae", device=device)
     adapter = LatentAdapter(vae)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
@@ -129,7 +130,9 @@ def train_latent(device, steps: int | None = None, seed: int = 0):
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None
     t0 = time.perf_counter()
     batches = caption_batches(latents, data.attrs, conditioner, cfg.batch_size, LATENT_PHRASE_DROP)
-    result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log)
+    result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log,
+                             budget_seconds=options.budget_seconds)
+    cfg = replace(cfg, steps=result.steps)  # what a time budget chose
     seconds = time.perf_counter() - t0 - (log.eval_seconds if log else 0.0)
     ema = round_to_float16(result.ema)  # measured as shipped (float16 storage)
     evaluator = load_checkpoint("evaluator", device=device)[0]

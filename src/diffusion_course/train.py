@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +46,29 @@ class TrainConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line changes to a recipe's run (the defaults reproduce the shipped CPU recipe exactly).
+
+    steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
+    count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
+    the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
+    """
+    steps: int | None = None
+    batch_size: int | None = None
+    sample_every: int | None = None
+    minutes: float | None = None
+    from_scratch: bool = False
+
+    def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
+        changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
+        return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def budget_seconds(self) -> float | None:
+        return None if self.minutes is None else self.minutes * 60
+
+
 class EMA:
     """Exponential moving average of a model's weights (kept as a separate copy of the model)."""
 
@@ -58,8 +81,7 @@ class EMA:
     def update(self, net: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))  # average over fewer steps early on
-        for e, p in zip(self.model.parameters(), net.parameters()):
-            e.lerp_(p.detach(), 1 - d)
+        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in net.parameters()], 1 - d)  # one launch
         for e, b in zip(self.model.buffers(), net.buffers()):
             e.copy_(b)
 
@@ -78,6 +100,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # loss per step
     seconds: float = 0.0  # wall-clock training time
     images_per_second: float = 0.0
+    steps: int = 0  # optimiser steps in all (cfg.steps, or the number a time budget chose)
 
     def summary(self) -> str:
         return (f"{len(self.losses)} steps in {self.seconds / 60:.1f} min ({self.images_per_second:.1f} images/s), "
@@ -86,11 +109,15 @@ class TrainResult:
 
 def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callable, cfg: TrainConfig, *,
                     drop_condition: Callable | None = None, on_sample: Callable | None = None,
-                    run_dir: str | Path | None = None, show_progress: bool = True, resume: bool = False) -> TrainResult:
+                    run_dir: str | Path | None = None, show_progress: bool = True, resume: bool = False,
+                    budget_seconds: float | None = None) -> TrainResult:
     """Train `net` in place and return its EMA copy, loss history and speed.
 
     next_batch(generator) -> (x0, cond) gives a batch on the CPU (cond may be None).
     drop_condition(cond, mask) -> cond replaces the examples where `mask` is True by the null condition.
+    budget_seconds: train for about this long instead of `cfg.steps`. The number of steps is fixed once, from the
+    speed of the first steps of the warm-up (whose learning rates do not depend on the total), so a budgeted run
+    is step for step the run `cfg.steps = result.steps` would give: that number is what reproduces it.
     """
     device = next(net.parameters()).device
     g = torch.Generator().manual_seed(cfg.seed)
@@ -100,10 +127,15 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
         start, losses = load_training_state(Path(run_dir), net, ema, opt, cfg)
         g.manual_seed(cfg.seed + start)  # a fresh, reproducible stream for the remaining steps
     use_amp = cfg.amp and device.type == "cuda"
+    calibrate = _calibration_steps(cfg, budget_seconds, start)
+    if calibrate:  # run at least to the end of the timing window; the budget then sets the total
+        cfg = replace(cfg, steps=max(cfg.steps, calibrate[1] + 1))
+    pending: list[Tensor] = []  # losses still on the device: read back in groups, so the GPU is not waited on each step
     net.train()
     t0 = time.perf_counter()
-    bar = progress(range(start, cfg.steps), desc="training", disable=not show_progress, initial=start, total=cfg.steps)
-    for step in bar:
+    bar = progress(desc="training", disable=not show_progress, initial=start, total=cfg.steps)
+    step = start
+    while step < cfg.steps:
         x0, cond = next_batch(g)  # 1. a batch, with the condition dropped for some examples
         x0, cond = x0.to(device, non_blocking=True), _to(cond, device)
         if cfg.cond_drop > 0 and cond is not None:
@@ -119,17 +151,45 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         ema.update(net)
-        losses.append(loss.item())
-        if show_progress and step % 25 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}", refresh=False)
-        if on_sample and cfg.sample_every and (step + 1) % cfg.sample_every == 0:
-            on_sample(step + 1, ema.model)
-        if run_dir and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            save_training_state(Path(run_dir), net, ema, opt, step + 1, losses, cfg)
+        pending.append(loss.detach())
+        step += 1
+        bar.update(1)
+        checkpoint_due = bool(run_dir and cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+        if len(pending) == 25 or step == cfg.steps or checkpoint_due:
+            losses.extend(torch.stack(pending).float().cpu().tolist())
+            pending.clear()
+            if show_progress:
+                bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}", refresh=False)
+        if calibrate and step == calibrate[0]:
+            t_first = time.perf_counter()
+        if calibrate and step == calibrate[1]:  # the budget fixes the number of steps, once
+            per_step = (time.perf_counter() - t_first) / (calibrate[1] - calibrate[0])
+            cfg = replace(cfg, steps=max(step + 1, int(budget_seconds / per_step)))
+            bar.total = cfg.steps
+            print(f"time budget {budget_seconds / 60:.1f} min at {per_step * 1000:.1f} ms/step: {cfg.steps} steps",
+                  flush=True)
+        if on_sample and cfg.sample_every and step % cfg.sample_every == 0:
+            on_sample(step, ema.model)
+        if checkpoint_due:
+            save_training_state(Path(run_dir), net, ema, opt, step, losses, cfg)
+    bar.close()
     seconds = time.perf_counter() - t0
     net.eval()
     done = cfg.steps - start
-    return TrainResult(ema.model, losses, seconds, done * cfg.batch_size / max(seconds, 1e-9))
+    return TrainResult(ema.model, losses, seconds, done * cfg.batch_size / max(seconds, 1e-9), cfg.steps)
+
+
+def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None, start: int) -> tuple[int, int] | None:
+    """(first, last) step of the timing window a time budget is converted at, inside the warm-up; None = no budget."""
+    if budget_seconds is None:
+        return None
+    if budget_seconds <= 0:
+        raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
+    last = min(50, cfg.warmup)
+    if start > 0 or last < 10:
+        raise ValueError("a time budget needs a fresh run with a warm-up of at least 10 steps: the step count is "
+                         f"fixed while the learning rate is still warming up (warmup={cfg.warmup}, start={start})")
+    return last // 5, last
 
 
 def _to(cond, device):
