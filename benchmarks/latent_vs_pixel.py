@@ -16,7 +16,7 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
+from diffusion_course.checkpoints import load_checkpoint, load_text_model
 from diffusion_course.generation import generate
 from diffusion_course.prompts import evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
@@ -28,10 +28,8 @@ BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
 
 
 def load_models():
-    pixel_unet, pix_info = load_checkpoint("text_unet", expect=TEXT_UNET)
-    pixel = dc.TextConditionedModel(pixel_unet, dc.TextConditioner(load_checkpoint("text_encoder")[0])).eval()
-    latent_unet, lat_info = load_checkpoint("latent_unet", expect=LATENT_UNET)
-    latent = dc.TextConditionedModel(latent_unet, dc.TextConditioner(load_checkpoint("latent_text_encoder")[0])).eval()
+    pixel, pix_info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET)
+    latent, lat_info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
     vae, vae_info = load_checkpoint("vae")
     return pixel, pix_info, latent, lat_info, dc.LatentAdapter(vae), vae_info
 

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
+from diffusion_course.checkpoints import load_text_model
 from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, word_sensitivity
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
@@ -30,12 +30,11 @@ def load(folder: Path, from_scratch: bool):
     """(model, meta) of the text checkpoint in `folder`, training it there first if it is missing."""
     if not (folder / "text_unet.safetensors").exists():
         train(["text", "--out", str(folder)] + (["--from-scratch"] if from_scratch else []))
-    unet, info = load_checkpoint("text_unet", expect=TEXT_UNET, directory=folder)
-    encoder, _ = load_checkpoint("text_encoder", directory=folder)
+    model, info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET, directory=folder)
     meta = info["meta"]
     if (meta.get("init_from") is None) != from_scratch:
         raise SystemExit(f"{folder} holds a model with init_from={meta.get('init_from')!r}, not the one asked for")
-    return dc.TextConditionedModel(unet, dc.TextConditioner(encoder)).eval(), meta
+    return model, meta
 
 
 def main() -> None:

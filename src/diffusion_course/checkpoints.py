@@ -139,6 +139,16 @@ def load_checkpoint(name: str, expect: dict | None = None, device=None, director
     return model, info
 
 
+def load_text_model(unet: str, encoder: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
+    """(text-conditional model in eval mode, the U-Net's info dict) from a U-Net checkpoint and its text-encoder
+    checkpoint, e.g. ("text_unet", "text_encoder") or ("latent_unet", "latent_text_encoder"); `expect` is the U-Net's."""
+    from .text import TextConditionedModel, TextConditioner
+
+    net, info = load_checkpoint(unet, expect=expect, device=device, directory=directory)
+    text_encoder, _ = load_checkpoint(encoder, device=device, directory=directory)
+    return TextConditionedModel(net, TextConditioner(text_encoder)).eval(), info
+
+
 @torch.no_grad()
 def round_to_float16(net: torch.nn.Module) -> torch.nn.Module:
     """Round every floating-point parameter and buffer to float16 precision, in place (kept in float32)."""

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .evaluator import Evaluator
+from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS
 from .metrics import frechet_distance, in_manifold, precision_recall
 from .prompts import evaluation_prompts
 from .shapes import make_shapes
@@ -135,6 +136,20 @@ def caption_quality(sample_fn, evaluator: Evaluator, n: int = 500) -> dict[bool,
         print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])
     return reports
 
+
+
+def quality_record(report: "SampleReport", extra: dict | None = None) -> dict:
+    """The `quality` entry a recipe writes into its checkpoint's JSON, from one report (plus `extra` entries)."""
+    return {"samples": report.n, "sampler": f"{EVAL_SAMPLER}, {EVAL_STEPS} steps, {EVAL_SPACING}", "fd": report.fd,
+            "fd_floor": report.fd_floor, "fd_ratio": report.fd_ratio, "precision": report.precision,
+            "recall": report.recall, "recognised": report.recognised, "accuracy": report.accuracy, **(extra or {})}
+
+
+def caption_quality_record(reports: dict[bool, "SampleReport"], guidance: float) -> dict:
+    """`quality_record` of `caption_quality`'s reports: the seen-pair report in full, held-out accuracies as held_out_*."""
+    held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
+    return quality_record(reports[False], {"guidance": guidance, **held, "prompts": "500 seen-pair and 500 held-out-pair "
+                                                                                     "test captions (prompts.evaluation_prompts)"})
 
 #: Word swaps of notebook 07's probe: (caption, the same caption with one part changed).
 WORD_SWAPS = {"shape": ("a large red circle", "a large red square"),

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
-from .evaluation import caption_quality, evaluate_samples
+from .evaluation import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from .evaluator import Evaluator, EvaluatorConfig
-from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
+from .generation import generate
 from .guidance import label_null
 from .prompts import caption_batches
 from .recipes_latent import train_latent, train_vae_recipe
@@ -112,12 +112,6 @@ def init_from(net: torch.nn.Module, name: str) -> list[str]:
     return missing
 
 
-def _quality(report, extra: dict | None = None) -> dict:
-    return {"samples": report.n, "sampler": f"{EVAL_SAMPLER}, {EVAL_STEPS} steps, {EVAL_SPACING}", "fd": report.fd,
-            "fd_floor": report.fd_floor, "fd_ratio": report.fd_ratio, "precision": report.precision,
-            "recall": report.recall, "recognised": report.recognised, "accuracy": report.accuracy, **(extra or {})}
-
-
 class QualityLog:
     """An `on_sample` callback: judges 1,000 samples of the EMA model during training, and keeps the training
     time (evaluation excluded) at which each measurement was taken — the time-to-quality curve."""
@@ -143,6 +137,14 @@ class QualityLog:
 #: U-Nets, text encoders and the VAE are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
 #: rounds the trained weights to float16 precision before any quality measurement, so what is measured is what ships.
 STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16}
+
+
+def _start(options: RunOptions, net: torch.nn.Module) -> dict:
+    """Where a conditional recipe's weights start: `uncond`'s, loaded into `net`, or random ones (--from-scratch).
+    Returns the JSON entries that say so."""
+    if options.from_scratch:
+        return {"init_from": None, "new_parameters": "all"}
+    return {"init_from": "uncond", "new_parameters": init_from(net, "uncond")}
 
 
 def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None) -> tuple:
@@ -175,7 +177,7 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
     samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)
-    return {"uncond": ema}, {**meta, "quality": _quality(report)}
+    return {"uncond": ema}, {**meta, "quality": quality_record(report)}
 
 
 def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
@@ -184,7 +186,7 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     cfg = options.apply(CLASS_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     net = UNet(CLASS_UNET).to(device)
-    fresh = "all" if options.from_scratch else init_from(net, "uncond")
+    start = _start(options, net)
     null = label_null(CLASS_UNET.num_classes)
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
     ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop,
@@ -194,8 +196,7 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
                        guidance=CLASS_GUIDANCE, null_cond=null)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
-    return {"class": ema}, {**meta, "init_from": None if options.from_scratch else "uncond", "new_parameters": fresh,
-                            "quality": _quality(report, {"guidance": CLASS_GUIDANCE})}
+    return {"class": ema}, {**meta, **start, "quality": quality_record(report, {"guidance": CLASS_GUIDANCE})}
 
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
@@ -205,7 +206,7 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     unet = UNet(TEXT_UNET)
-    fresh = "all" if options.from_scratch else init_from(unet, "uncond")
+    start = _start(options, unet)
     conditioner = TextConditioner()
     model = TextConditionedModel(unet, conditioner).to(device)
     batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
@@ -215,12 +216,8 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     reports = caption_quality(lambda prompts: generate(  # 500 seen-pair and 500 held-out-pair test captions
         ema, schedule, len(prompts), seed=1234, device=device, prediction=cfg.prediction,
         cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
-    held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
-            {**meta, "init_from": None if options.from_scratch else "uncond", "new_parameters": fresh,
-             "quality": _quality(reports[False], {"guidance": TEXT_GUIDANCE, **held,
-                                                  "prompts": "500 seen-pair and 500 held-out-pair test captions "
-                                                             "(prompts.evaluation_prompts)"})})
+            {**meta, **start, "quality": caption_quality_record(reports, TEXT_GUIDANCE)})
 
 
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,

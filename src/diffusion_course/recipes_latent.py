@@ -14,8 +14,8 @@ from dataclasses import replace
 import torch
 
 from .checkpoints import load_checkpoint, round_to_float16
-from .evaluation import caption_quality, evaluate_samples, joint_accuracy
-from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS, generate
+from .evaluation import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
+from .generation import generate
 from .latent import LatentAdapter, compute_scaling_factor, encode_latents, with_scaling_factor
 from .prompts import caption_batches, evaluation_prompts
 from .runtime import seed_everything
@@ -139,18 +139,12 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     # the same 500 + 500 test captions as the pixel text recipe
     reports = caption_quality(lambda prompts: sample_latent_model(ema, schedule, adapter, prompts, device), evaluator)
     print(result.summary())
-    rep = reports[False]
     meta = {"train": cfg.to_dict(), "schedule": list(LATENT_SCHEDULE), "train_images": TRAIN_IMAGES,
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
             "vae": "vae", "stored_as": "float16",
-            "quality": {"samples": rep.n, "sampler": f"{EVAL_SAMPLER}, {EVAL_STEPS} steps, {EVAL_SPACING}",
-                        "guidance": LATENT_GUIDANCE, "fd": rep.fd, "fd_floor": rep.fd_floor, "fd_ratio": rep.fd_ratio,
-                        "recognised": rep.recognised, "precision": rep.precision, "recall": rep.recall,
-                        "accuracy": rep.accuracy,
-                        **{f"held_out_{k}": v for k, v in reports[True].accuracy.items()},
-                        "prompts": "500 seen-pair and 500 held-out-pair test captions (prompts.evaluation_prompts)"}}
+            "quality": caption_quality_record(reports, LATENT_GUIDANCE)}
     if log:
         meta["quality_during_training"] = log.rows
     return {"latent_unet": ema.net, "latent_text_encoder": ema.conditioner.encoder}, meta
