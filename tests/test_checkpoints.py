@@ -67,3 +67,20 @@ def test_a_config_mismatch_names_the_fields(saved):
 def test_missing_checkpoints_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint named 'nope'"):
         load_checkpoint("nope", directory=tmp_path)
+
+
+def test_a_config_field_the_checkpoint_predates_counts_as_its_default(tmp_path):
+    cfg = UNetConfig(channels=(16, 32), time_dim=32)
+    old = {k: v for k, v in cfg.to_dict().items() if k != "attention_position"}  # written before the field existed
+    save_checkpoint("old", UNet(cfg), "unet", old, directory=tmp_path)
+    load_checkpoint("old", expect=cfg, directory=tmp_path)  # absent = False, the default it was trained with
+    with pytest.raises(CheckpointError, match="attention_position: expected True, checkpoint has False"):
+        load_checkpoint("old", expect=UNetConfig(channels=(16, 32), time_dim=32, attention_position=True),
+                        directory=tmp_path)
+
+
+def test_a_config_field_this_package_does_not_know_is_refused_clearly(tmp_path):
+    cfg = UNetConfig(channels=(16, 32), time_dim=32)
+    save_checkpoint("new", UNet(cfg), "unet", {**cfg.to_dict(), "warp_drive": 9}, directory=tmp_path)
+    with pytest.raises(CheckpointError, match="'new' has a config this package cannot build.*warp_drive"):
+        load_checkpoint("new", directory=tmp_path)

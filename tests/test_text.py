@@ -357,3 +357,18 @@ def test_word_sensitivity_sees_exactly_the_words_a_model_uses():
     colour_only = word_sensitivity(reads_blue, cond_fn, n=4, image_shape=(3, 8, 8))
     assert colour_only["colour"] == pytest.approx([1.0] * 4)
     assert all(v == [0.0] * 4 for k, v in colour_only.items() if k != "colour")
+
+
+def test_context_sensitivity_measures_how_far_the_encoder_moves_a_caption():
+    from diffusion_course.evaluation import context_sensitivity
+    cond_fn = _conditioner()
+    swaps = {"same": ("a red star", "a red star"), "colour": ("a red star", "a blue star")}
+    out = context_sensitivity(cond_fn, swaps)
+    assert out["same"] == 0.0
+    t = cond_fn.encode(["a red star", "a blue star"]).tokens
+    assert out["colour"] == pytest.approx(float((t[0] - t[1]).norm() / t[0].norm()))
+    assert out["colour"] > 0.1  # a random encoder keeps two different words apart
+    with torch.no_grad():  # an encoder whose token embeddings for "red" and "blue" coincide cannot tell them apart
+        emb = cond_fn.encoder.token.weight
+        emb[cond_fn.tokenizer.vocab.index("blue")] = emb[cond_fn.tokenizer.vocab.index("red")]
+    assert context_sensitivity(cond_fn, swaps)["colour"] == pytest.approx(0.0, abs=1e-6)

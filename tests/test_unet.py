@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from diffusion_course import UNet, UNetConfig, count_parameters
-from diffusion_course.unet import Attention, ResBlock
+from diffusion_course.unet import Attention, ResBlock, grid_features
 
 
 def _x(b=2, c=3, s=32):
@@ -70,6 +70,43 @@ def test_cross_attention_shapes_and_weights():
     assert w[0, :, :, 5:].abs().max() == 0  # padding gets no attention
     attn.keep_weights = False
     torch.testing.assert_close(attn(x, ctx, mask), Attention.forward(attn, x, ctx, mask))
+
+
+def test_grid_features_are_the_closed_form_fourier_features_of_pixel_centres():
+    f = grid_features(2, 3)
+    assert f.shape == (6, 16)
+    y = torch.tensor([-0.5, -0.5, -0.5, 0.5, 0.5, 0.5])  # row by row: pixel centres in [-1, 1]
+    x = torch.tensor([-2 / 3, 0.0, 2 / 3] * 2)
+    k = torch.pi / 2 * torch.tensor([1.0, 2.0, 4.0, 8.0])
+    expected = torch.cat([(y[:, None] * k).sin(), (y[:, None] * k).cos(), (x[:, None] * k).sin(), (x[:, None] * k).cos()], 1)
+    torch.testing.assert_close(f, expected)
+
+
+@pytest.mark.parametrize("context_dim", [None, 12])
+def test_without_a_position_embedding_attention_cannot_tell_pixels_apart(context_dim):
+    torch.manual_seed(0)
+    plain = Attention(32, head_dim=16, groups=8, context_dim=context_dim)
+    placed = Attention(32, head_dim=16, groups=8, context_dim=context_dim, position=True)
+    state = plain.state_dict()
+    torch.nn.init.normal_(state["out.weight"], std=0.1)
+    plain.load_state_dict(state)
+    placed.load_state_dict(state, strict=False)  # same weights; the position projection starts at zero
+    x = torch.randn(2, 32, 1, 1).expand(2, 32, 4, 4) + torch.linspace(0, 1, 32)[None, :, None, None]
+    ctx = torch.randn(2, 5, 12) if context_dim else None
+    out = plain(x, ctx)
+    torch.testing.assert_close(out, out[:, :, :1, :1].expand_as(out))  # a constant map stays constant: no "where"
+    torch.testing.assert_close(placed(x, ctx), out)  # zero-initialised: no effect until trained
+    torch.nn.init.normal_(placed.position.weight, std=1.0)
+    moved = placed(x, ctx)
+    assert (moved - moved[:, :, :1, :1]).abs().amax() > 1e-3  # with it, each pixel's output depends on where it is
+
+
+def test_attention_position_adds_parameters_only_where_attention_is():
+    base = UNetConfig(channels=(16, 32, 32), attention_levels=(2,), context_dim=8, time_dim=32)
+    a, b = UNet(base), UNet(base, attention_position=True)
+    extra = count_parameters(b) - count_parameters(a)
+    assert extra == 16 * 32 * (2 + 4 + 4)  # (self + cross) × (1 block down + 2 up at level 2 + 2 in the middle)
+    assert b(_x(), torch.tensor([1.0, 2.0]), {"context": torch.randn(2, 3, 8)}).shape == (2, 3, 32, 32)
 
 
 def test_resblock_uses_the_embedding():

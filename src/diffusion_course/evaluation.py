@@ -182,3 +182,15 @@ def word_sensitivity(denoiser, conditioner, swaps: dict[str, tuple[str, str]] = 
             row.append(float((xa - xb).pow(2).mean().sqrt()))
         out[name] = row
     return out
+
+
+@torch.no_grad()
+def context_sensitivity(conditioner, swaps: dict[str, tuple[str, str]] = WORD_SWAPS) -> dict[str, float]:
+    """The same probe one step earlier, on the text encoder alone: for each (caption a, caption b), how much the
+    per-token features the U-Net attends to change, relative to their size: ‖T(a) − T(b)‖ / ‖T(a)‖ (Frobenius norms over
+    tokens × channels; padding is zero). 0: the encoder erased the difference, so no U-Net can act on it."""
+    out = {}
+    for name, (a, b) in swaps.items():
+        tokens = conditioner.encode([a, b]).tokens
+        out[name] = float((tokens[0] - tokens[1]).norm() / tokens[0].norm())
+    return out

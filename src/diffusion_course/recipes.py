@@ -205,7 +205,7 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
-    unet = UNet(TEXT_UNET)
+    unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
     start = _start(options, unet)
     conditioner = TextConditioner()
     model = TextConditionedModel(unet, conditioner).to(device)
@@ -236,15 +236,20 @@ def main(argv=None) -> None:
                    help="train for about this many minutes instead of a step count (the JSON records the steps chosen)")
     p.add_argument("--sample-every", type=int, default=None, help="judge samples every this many steps (0 = never)")
     p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
+    p.add_argument("--attention-position", action="store_true",
+                   help="text: add a position embedding to the U-Net's attention (an experiment: benchmarks/text_init)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
     device = get_device(args.device)
     command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
-    options = RunOptions(args.steps, args.batch_size, args.sample_every, args.minutes, args.from_scratch)
+    options = RunOptions(args.steps, args.batch_size, args.sample_every, args.minutes, args.from_scratch,
+                         args.attention_position)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
+    if args.attention_position and args.recipe != "text":
+        p.error("--attention-position applies to the text recipe only")
     if args.recipe in ("evaluator", "vae") and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error(f"the {args.recipe} recipe takes --steps only")
     if args.recipe == "evaluator":

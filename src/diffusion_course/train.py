@@ -53,12 +53,14 @@ class RunOptions:
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
     the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
+    attention_position: the text recipe's U-Net with a position embedding in its attention (an experiment).
     """
     steps: int | None = None
     batch_size: int | None = None
     sample_every: int | None = None
     minutes: float | None = None
     from_scratch: bool = False
+    attention_position: bool = False
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}

@@ -7,6 +7,9 @@ cross-attention, and "context_mask" (B, L) True where a token is real (not paddi
 Layout (defaults): 32×32 → 16×16 → 8×8, one residual block per level on the way down and up,
 self-attention only at the lowest resolution, where it is cheap. Every residual block receives
 the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, BENCHMARKS.md).
+With `attention_position`, attention layers also add an embedding of each pixel's (x, y) to its token, so that
+cross-attention can tell pixels apart. An experiment so far: on its own it did not make the text model read position
+words (benchmarks/text_init and text_position; notebook 07).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ class UNetConfig:
     attention_levels: tuple[int, ...] | None = None  # levels with self-attention (0 = full res; None = the lowest)
     attention_head_dim: int = 32  # channels per attention head
     mid_attention: bool = True  # self-attention in the middle block at the lowest resolution
+    attention_position: bool = False  # add each pixel's (x, y) position to the tokens entering attention
     time_dim: int = 128  # width of the time embedding
     num_classes: int | None = None  # class-conditional: an embedding of this many labels + 1 "no label" id
     context_dim: int | None = None  # text-conditional: width of the token features to cross-attend to
@@ -72,10 +76,31 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.conv2(self.drop(F.silu(h)))
 
 
-class Attention(nn.Module):
-    """Multi-head attention over the pixels of a feature map: self-attention, or cross-attention to `context`."""
+POSITION_FREQUENCIES = 4  # sin and cos of x and y at 1, 2, 4 and 8 half-turns across the image: 16 features
 
-    def __init__(self, channels: int, head_dim: int, groups: int, context_dim: int | None = None):
+
+def grid_features(h: int, w: int, device=None, dtype=None) -> Tensor:
+    """(h·w, 16) Fourier features of each pixel centre's (x, y), both in [-1, 1] across the feature map, row by row.
+
+    The same point of the image gets the same features at every resolution: "top left" means the same thing at 8×8
+    and at 4×4.
+    """
+    ys, xs = ((torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n * 2 - 1 for n in (h, w))
+    yx = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(h * w, 2, 1)  # (HW, 2, 1)
+    angles = yx * (torch.pi / 2 * 2.0 ** torch.arange(POSITION_FREQUENCIES, device=device))  # (HW, 2, F)
+    return torch.cat([angles.sin(), angles.cos()], -1).reshape(h * w, -1).to(dtype or torch.float32)
+
+
+class Attention(nn.Module):
+    """Multi-head attention over the pixels of a feature map: self-attention, or cross-attention to `context`.
+
+    With `position=True` a learned projection of each pixel's coordinates (`grid_features`) is added to its token
+    before attention, as a ViT adds its position embedding: without it a pixel's query says what is there but not
+    where it is, so a caption's "in the top left" has nothing to attend from. The projection starts at zero (no effect).
+    """
+
+    def __init__(self, channels: int, head_dim: int, groups: int, context_dim: int | None = None,
+                 position: bool = False):
         super().__init__()
         self.heads = max(1, channels // head_dim)
         if channels % self.heads:
@@ -87,12 +112,17 @@ class Attention(nn.Module):
         self.out = nn.Linear(channels, channels)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.position = nn.Linear(4 * POSITION_FREQUENCIES, channels, bias=False) if position else None
+        if self.position is not None:
+            nn.init.zeros_(self.position.weight)
         self.last_weights: Tensor | None = None  # set when `keep_weights` is True (attention maps for notebooks)
         self.keep_weights = False
 
     def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         b, c, h, w = x.shape
         tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        if self.position is not None:
+            tokens = tokens + self.position(grid_features(h, w, x.device, tokens.dtype))
         src = tokens if context is None else context
         q = self.q(tokens).view(b, -1, self.heads, c // self.heads).transpose(1, 2)
         k, v = (t.view(b, -1, self.heads, c // self.heads).transpose(1, 2) for t in self.kv(src).chunk(2, dim=-1))
@@ -116,13 +146,15 @@ class Level(nn.Module):
     def __init__(self, cins: list[int], cout: int, cfg: UNetConfig, attention: bool):
         super().__init__()
         self.res = nn.ModuleList(ResBlock(c, cout, cfg.time_dim, cfg.groups, cfg.dropout) for c in cins)
-        make_attn = attention
+        pos = cfg.attention_position
         self.self_attn = nn.ModuleList(
-            Attention(cout, cfg.attention_head_dim, cfg.groups) if make_attn else nn.Identity() for _ in cins
+            Attention(cout, cfg.attention_head_dim, cfg.groups, position=pos) if attention else nn.Identity()
+            for _ in cins
         )
         cross = attention and cfg.context_dim is not None
         self.cross_attn = nn.ModuleList(
-            Attention(cout, cfg.attention_head_dim, cfg.groups, cfg.context_dim) if cross else nn.Identity() for _ in cins
+            Attention(cout, cfg.attention_head_dim, cfg.groups, cfg.context_dim, position=pos) if cross
+            else nn.Identity() for _ in cins
         )
 
     def block(self, i: int, h: Tensor, emb: Tensor, context, mask) -> Tensor:
