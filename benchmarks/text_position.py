@@ -8,7 +8,7 @@ or frozen at its random initialisation, and the U-Net's attention with or withou
 (`UNetConfig.attention_position`). Each run is probed with `evaluation.word_sensitivity` (how far one changed word
 moves x̂₀) and `evaluation.context_sensitivity` (how far it moves the text encoder's token features), and judged on 200
 seen-pair test captions (w = 3, DPM-Solver++(2M) 20 steps) for colour and position. About 10 minutes per run on a
-2-core CPU. Writes "Text model: where position words get lost (short runs)" in BENCHMARKS.md.
+2-core CPU. Writes "Text model: where position words get lost (N-step runs)" in BENCHMARKS.md.
 """
 from __future__ import annotations
 
