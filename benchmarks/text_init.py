@@ -1,16 +1,17 @@
 """What decides which words the pixel text model listens to: where the U-Net starts (fine-tuned from `uncond` or from
-random weights) and whether its attention layers know where each pixel is (the position embedding). Notebook 07,
-section 6.
+random weights), whether its attention layers know where each pixel is (the position embedding), and whether the text
+encoder learns with the U-Net or stays frozen — at its random initialisation, or after a short pretraining on the
+captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP). Notebook 07, section 6.
 
-    python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR]
+    python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
 
 Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
 (about 40-50 minutes each on a 2-core CPU) with the command in the table. Defaults: runs/text_finetuned,
-runs/text_scratch (the shipped recipe), runs/text_position. Quality is what each run recorded in its JSON (500 seen-pair
-and 500 held-out-pair test captions, w = 3, the same prompts and seeds for all); the word probe
-and the text encoder's share of it (`evaluation.word_sensitivity`, `evaluation.context_sensitivity`) are measured
-here. Writes "Text model: how it starts, and where position is lost" in
-BENCHMARKS.md.
+runs/text_scratch (the shipped recipe), runs/text_position, runs/text_frozen, runs/text_pretrained. Quality is what
+each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions, w = 3, the same prompts and seeds for
+all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
+`evaluation.context_sensitivity`) are measured here.
+Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -33,7 +34,11 @@ POSITION = replace(TEXT_UNET, attention_position=True)
 RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], TEXT_UNET),
         ("from scratch (shipped)", "scratch", "text_scratch", ["--from-scratch"], TEXT_UNET),
         ("from scratch, position embedding", "position", "text_position", ["--from-scratch", "--attention-position"],
-         POSITION))
+         POSITION),
+        ("from scratch, text encoder frozen at random init", "frozen", "text_frozen", ["--from-scratch", "--frozen-encoder"],
+         TEXT_UNET),
+        ("from scratch, text encoder pretrained on captions, frozen", "pretrained", "text_pretrained",
+         ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], TEXT_UNET))
 
 
 def load(folder: Path, options: list[str], expect):
@@ -44,6 +49,10 @@ def load(folder: Path, options: list[str], expect):
     meta = info["meta"]
     if (meta.get("init_from") is None) != ("--from-scratch" in options):
         raise SystemExit(f"{folder} holds a model with init_from={meta.get('init_from')!r}, not the one asked for")
+    encoder = meta.get("text_encoder", "trained jointly")  # runs older than --frozen-encoder trained it jointly
+    if (encoder.startswith("frozen"), "pretraining" in encoder) != ("--frozen-encoder" in options,
+                                                                    "--pretrain-encoder" in options):
+        raise SystemExit(f"{folder} holds a model whose text encoder was {encoder!r}, not the one asked for")
     return model, meta
 
 
@@ -63,45 +72,72 @@ def main() -> None:
               flush=True)
 
     quality = ["| text U-Net | recipe options | training minutes | " + " | ".join(ATTRS) +
-               " | shape and colour, seen | shape and colour, held-out | FD / floor | recall |",
-               "|---|---|---:|" + "---:|" * (len(ATTRS) + 4)]
+               " | colour, held-out | position, held-out | shape and colour, seen | shape and colour, held-out | "
+               "FD / floor | recall |", "|---|---|---:|" + "---:|" * (len(ATTRS) + 6)]
     for label, meta, q, _, options, _ in rows:
         quality.append(f"| {label} | {' '.join(f'`{o}`' for o in options) or '(none)'} | {meta['seconds'] / 60:.0f} | "
                        + " | ".join(f"{q['accuracy'][a]:.1%}" for a in ATTRS)
+                       + f" | {q['held_out_colour']:.1%} | {q['held_out_position']:.1%}"
                        + f" | {q['accuracy']['shape_and_colour']:.1%} | {q['held_out_shape_and_colour']:.1%} | "
                          f"{q['fd_ratio']:.1f} | {q['recall']:.2f} |")
     probe = ["| word changed | " + " | ".join(label for label, *_ in rows) + " |", "|---|" + "---:|" * len(rows)]
     for word, (a, b) in WORD_SWAPS.items():
         probe.append(f"| {word} ('{a}' → '{b}') | "
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r[3][word]) + f" ({r[5][word]:.2f})" for r in rows) + " |")
-    (_, fmeta, fq, fprobe, _, fctx), (_, _, sq, sprobe, _, sctx), (_, _, pq, pprobe, _, pctx) = rows
-    body = f"""The same text recipe (`python -m diffusion_course.train text`, {fmeta['train']['steps']} steps ×
-{fmeta['train']['batch_size']}, lr {fmeta['train']['lr']}, captions with phrases dropped, the caption dropped 15% of the
-time) three times: with the U-Net started from the shipped unconditional weights (new layers zero-initialised) or from
-random weights (`--from-scratch`), and with or without the position embedding in its attention layers
-(`UNetConfig.attention_position`, recipe option `--attention-position`). The text encoder starts from random weights in all.
-Quality as each run recorded it (500 seen-pair and 500 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps);
-the word probe measured in this run: root-mean-square change of x̂₀ when one part of the caption changes, 32 noisy
-inputs at each σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)}; in brackets, the same change one step earlier, in the
-text encoder's token features (`evaluation.context_sensitivity`: ‖T(a) − T(b)‖ / ‖T(a)‖).
+    f, sc, po, fr, pt = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
+    acc = lambda r, a: f"{r['q']['accuracy'][a]:.1%}"  # noqa: E731
+    moves = lambda r, w: f"{max(r['probe'][w]):.3f}"  # noqa: E731
+    train = f["meta"]["train"]
+    body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
+lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) five ways: the U-Net started from the
+shipped unconditional weights (new layers zero-initialised) or from random weights (`--from-scratch`); with or without
+the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
+encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
+(`--frozen-encoder`), or first pretrained for {pt['meta']['text_encoder_pretraining']['steps']} steps to read each
+partial caption's attributes back from its pooled features (`prompts.pretrain_text_encoder`, the course's stand-in for
+CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`). Quality as each run recorded it (500 seen-pair and 500
+held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps); the word probe measured in this run: root-mean-square
+change of x̂₀ when one part of the caption changes, 32 noisy inputs at each σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)};
+in brackets, the same change one step earlier, in the text encoder's token features (`evaluation.context_sensitivity`:
+‖T(a) − T(b)‖ / ‖T(a)‖).
 
 {chr(10).join(quality)}
 
 {chr(10).join(probe)}
 
-Where it starts decides colour: {fq['accuracy']['colour']:.1%} fine-tuned against {sq['accuracy']['colour']:.1%} from
-scratch (the colour word moves x̂₀ by at most {max(fprobe['colour']):.3f} against {max(sprobe['colour']):.3f}). Position is
-ignored by all three: {fq['accuracy']['position']:.1%}, {sq['accuracy']['position']:.1%} and {pq['accuracy']['position']:.1%}
-(chance: 1 in 9); the position words move x̂₀ by at most {max(fprobe['position']):.3f}, {max(sprobe['position']):.3f} and
-{max(pprobe['position']):.3f}, even with the position embedding, which lets the attention layers tell pixels apart. One
-step earlier, changing the position words moves the text encoder's token features by {fctx['position']:.2f},
-{sctx['position']:.2f} and {pctx['position']:.2f} of their size (the colour word: {fctx['colour']:.2f},
-{sctx['colour']:.2f}, {pctx['colour']:.2f}): the shipped model's encoder has all but erased them. The short runs in "Text
-model: where position words get lost" show when: a jointly trained encoder erases them within the first 800 steps,
-while a frozen random one keeps them and the U-Net starts to read them. Shape and colour both right on seen pairs:
-{fq['accuracy']['shape_and_colour']:.1%}, {sq['accuracy']['shape_and_colour']:.1%},
-{pq['accuracy']['shape_and_colour']:.1%}; the position embedding cost shape accuracy in this run."""
+Where the U-Net starts decides colour: {acc(f, 'colour')} fine-tuned against {acc(sc, 'colour')} from scratch (the colour
+word moves x̂₀ by at most {moves(f, 'colour')} against {moves(sc, 'colour')}). Whenever the text encoder learns with the
+U-Net, position is ignored: {acc(f, 'position')}, {acc(sc, 'position')} and {acc(po, 'position')} (chance: 1 in 9), even with
+the position embedding; the position words move x̂₀ by at most {moves(f, 'position')}, {moves(sc, 'position')} and
+{moves(po, 'position')}, and one step earlier the encoder's token features by {f['ctx']['position']:.2f},
+{sc['ctx']['position']:.2f} and {po['ctx']['position']:.2f} of their size (the colour word: {f['ctx']['colour']:.2f},
+{sc['ctx']['colour']:.2f}, {po['ctx']['colour']:.2f}): trained from scratch with the U-Net, the encoder erases most of
+the difference (within the first 800 steps: "Text model: where position words get lost"); fine-tuned, it keeps some, but
+the U-Net never learns to read it. Frozen at its random initialisation, the encoder keeps them
+({fr['ctx']['position']:.2f}) and the U-Net learns to place shapes: position right in {acc(fr, 'position')} of seen-pair
+samples and {fr['q']['held_out_position']:.1%} of held-out ones (position words move x̂₀ by up to {moves(fr, 'position')}) —
+but colour falls to {acc(fr, 'colour')} (the colour word moves x̂₀ by at most {moves(fr, 'colour')}) and shape to
+{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)}"""
     record("text_init", "Text model: how it starts, and where position is lost", "python -m benchmarks.text_init", body)
+
+
+def pretrained_sentence(pt: dict, sc: dict, acc) -> str:
+    """What the pretrained, frozen encoder changed against the shipped recipe (`sc`), in words chosen by the numbers."""
+    q, base = pt["q"], sc["q"]
+    seen = [*ATTRS, "shape_and_colour"]
+    better = (all(q["accuracy"][a] > base["accuracy"][a] for a in seen) and q["fd_ratio"] < base["fd_ratio"])
+    verdict = ("better than the shipped recipe on every seen-pair number in the table" if better else
+               "not better than the shipped recipe on every seen-pair number")
+    held = "more" if q["held_out_colour"] >= base["held_out_colour"] else "less"
+    return f"""Pretrained on the captions alone and then frozen, the encoder keeps every part of the caption apart (token
+features: position {pt['ctx']['position']:.2f}, colour {pt['ctx']['colour']:.2f}, shape {pt['ctx']['shape']:.2f}) and the
+U-Net reads all of them: position {acc(pt, 'position')}, colour {acc(pt, 'colour')}, size {acc(pt, 'size')}, shape
+{acc(pt, 'shape')}; shape and colour both right in {acc(pt, 'shape_and_colour')} of seen-pair samples against
+{acc(sc, 'shape_and_colour')}, FD {q['fd_ratio']:.1f}× the floor against {base['fd_ratio']:.1f}× — {verdict}. On
+held-out pairs: shape and colour {q['held_out_shape_and_colour']:.1%} against {base['held_out_shape_and_colour']:.1%},
+position {q['held_out_position']:.1%}, but colour {q['held_out_colour']:.1%} against {base['held_out_colour']:.1%}: it
+puts colours on never-seen shapes {held} reliably than the jointly trained encoder did (its pretraining saw only
+training-split captions, like every recipe here)."""
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import torch
 import diffusion_course as dc
 from diffusion_course.generation import generate
 from diffusion_course.guidance import label_null
-from diffusion_course.prompts import caption, evaluation_prompts, partial_captions
+from diffusion_course.prompts import caption, evaluation_prompts, partial_captions, pretrain_text_encoder
 
 
 def test_full_caption_equals_the_dataset_caption():
@@ -26,6 +26,25 @@ def test_partial_captions_drop_phrases_at_the_given_rate_and_use_only_known_word
     assert all(len(c.split()) == 2 for c in partial_captions(b.attrs, 1.0, torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="drop_prob"):
         partial_captions(b.attrs, 1.5, torch.Generator())
+
+
+def test_partial_captions_report_which_phrases_they_kept():
+    b = dc.make_shapes(300, seed=2)
+    caps, kept = partial_captions(b.attrs, 0.5, torch.Generator().manual_seed(0), return_kept=True)
+    assert caps == partial_captions(b.attrs, 0.5, torch.Generator().manual_seed(0))  # the same draw either way
+    assert kept["shape"].all() and 0.4 < kept["colour"].float().mean() < 0.6
+    for i, c in enumerate(caps):
+        stated = {"size": any(f" {w} " in f" {c} " for w in dc.SIZES),
+                  "colour": any(f" {w} " in f" {c} " for w in dc.COLOURS),
+                  "position": " in the " in c or " at the " in c or " on the " in c,
+                  "background": c.endswith(" background")}
+        assert stated == {k: bool(kept[k][i]) for k in stated}, c
+
+
+def test_pretraining_a_text_encoder_rejects_an_empty_run():
+    attrs = dc.make_shapes(10, seed=0).attrs
+    with pytest.raises(ValueError, match="steps and batch_size"):
+        pretrain_text_encoder(dc.TextConditioner(), attrs, steps=0)
 
 
 def test_evaluation_prompts_split_seen_and_held_out_pairs():

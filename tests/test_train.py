@@ -116,9 +116,61 @@ def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
 
 
 @pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--minutes", "3"], ["evaluator", "--batch-size", "8"],
-                                  ["class", "--attention-position"]])
+                                  ["class", "--attention-position"], ["uncond", "--frozen-encoder"],
+                                  ["vae", "--pretrain-encoder"]])
 def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
     from diffusion_course.recipes import main
     with pytest.raises(SystemExit):
         main(argv)
     assert "recipe" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_the_text_recipe_can_keep_its_encoder_frozen(frozen):
+    from diffusion_course.prompts import caption_batches
+    from diffusion_course.recipes import TEXT_PHRASE_DROP, text_model
+    from diffusion_course.runtime import seed_everything
+    from diffusion_course.shapes import make_shapes
+    from diffusion_course.train import RunOptions
+    seed_everything(0)
+    model, start = text_model(RunOptions(from_scratch=True, frozen_encoder=frozen))
+    assert start["text_encoder"] == ("frozen at" if frozen else "trained jointly from") + " its random initialisation"
+    seed_everything(0)
+    again, _ = text_model(RunOptions(from_scratch=True))  # the same initial weights either way: only training differs
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = make_shapes(16, split="train", seed=0)
+    batches = caption_batches(data.images, data.attrs, model.conditioner, 8, TEXT_PHRASE_DROP)
+    result = train_diffusion(model, NoiseSchedule.cosine(100), batches, TrainConfig(steps=3, batch_size=8, warmup=1),
+                             drop_condition=model.drop, show_progress=False)
+    moved = {k: not torch.equal(before[k], v) for k, v in model.state_dict().items()}
+    encoder = [m for k, m in moved.items() if k.startswith("conditioner.encoder.")]
+    assert encoder and any(m for k, m in moved.items() if k.startswith("net."))
+    assert not any(encoder) if frozen else all(encoder)
+    ema = result.ema.conditioner.encoder.state_dict()
+    assert all(torch.equal(ema[k], model.conditioner.encoder.state_dict()[k]) for k in ema) == frozen
+
+
+def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypatch):
+    from diffusion_course import recipes
+    from diffusion_course.evaluation import context_sensitivity
+    from diffusion_course.runtime import seed_everything
+    from diffusion_course.shapes import make_shapes
+    from diffusion_course.train import RunOptions
+    monkeypatch.setattr(recipes, "TEXT_ENCODER_PRETRAIN_STEPS", 150)
+    attrs = make_shapes(2000, split="train", seed=0).attrs
+    with pytest.raises(ValueError, match="attrs"):
+        recipes.text_model(RunOptions(pretrain_encoder=True, from_scratch=True))
+    seed_everything(0)
+    plain, _ = recipes.text_model(RunOptions(from_scratch=True))
+    seed_everything(0)
+    model, start = recipes.text_model(RunOptions(pretrain_encoder=True, frozen_encoder=True, from_scratch=True), attrs)
+    assert start["text_encoder"] == "frozen at its caption pretraining (prompts.pretrain_text_encoder)"
+    assert not any(p.requires_grad for p in model.conditioner.encoder.parameters())
+    assert all(p.requires_grad for p in model.net.parameters())
+    report = start["text_encoder_pretraining"]
+    assert report["steps"] == 150 and min(report["accuracy"].values()) > 0.9  # every attribute read back
+    # the U-Net's initial weights are the plain recipe's; the encoder now separates every part of the caption
+    assert all(torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), model.net.state_dict().values()))
+    before, after = context_sensitivity(plain.conditioner.eval()), context_sensitivity(model.conditioner.eval())
+    assert all(after[k] > before[k] for k in ("shape", "colour", "size", "position", "background"))

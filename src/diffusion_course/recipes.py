@@ -13,7 +13,9 @@ weights/ folder (or --out), updating the manifest's sha256. Conditional models s
 unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
 training begins from a working unconditional model and only has to learn the conditioning. The shipped text model is
 the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words
-(benchmarks/text_init.py measures both).
+(benchmarks/text_init.py measures both). Its text encoder learns with the U-Net; the experiment options
+`--frozen-encoder` and `--pretrain-encoder` (teach the encoder the captions' attributes first, then freeze it) are
+measured there too.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from .evaluation import caption_quality, caption_quality_record, evaluate_sample
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
 from .guidance import label_null
-from .prompts import caption_batches
+from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, text_conditioner
 from .recipes_latent import train_latent, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
@@ -199,17 +201,31 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     return {"class": ema}, {**meta, **start, "quality": quality_record(report, {"guidance": CLASS_GUIDANCE})}
 
 
+TEXT_ENCODER_PRETRAIN_STEPS = ENCODER_PRETRAIN_STEPS
+
+
+def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextConditionedModel, dict]:
+    """The text recipe's model before training (U-Net, then text encoder, drawing from the global seed in that order),
+    and the JSON entries that say how it starts. `options.pretrain_encoder` first teaches the encoder to read the
+    attributes of partial captions of `attrs` (the training split's); `options.frozen_encoder` then switches its
+    gradients off."""
+    unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
+    start = _start(options, unet)
+    conditioner, encoder_start = text_conditioner(attrs, TEXT_ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
+                                                  options.frozen_encoder, TEXT_PHRASE_DROP)
+    start.update(encoder_start)
+    return TextConditionedModel(unet, conditioner), start
+
+
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The text-conditional U-Net with its jointly trained text encoder; the U-Net starts from `uncond`'s weights, or from
     random ones with `options.from_scratch` (how the shipped model was trained)."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
-    unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
-    start = _start(options, unet)
-    conditioner = TextConditioner()
-    model = TextConditionedModel(unet, conditioner).to(device)
-    batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
+    model, start = text_model(options, data.attrs)
+    model = model.to(device)
+    batches = caption_batches(data.images, data.attrs, model.conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
     ema, schedule, meta = _fit(model, cfg, batches, model.drop, budget_seconds=options.budget_seconds)
     evaluator = load_checkpoint("evaluator", device=device)[0]
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
@@ -238,6 +254,10 @@ def main(argv=None) -> None:
     p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
     p.add_argument("--attention-position", action="store_true",
                    help="text: add a position embedding to the U-Net's attention (an experiment: benchmarks/text_init)")
+    p.add_argument("--frozen-encoder", action="store_true",
+                   help="text, latent: keep the text encoder where it starts, training only the U-Net (an experiment)")
+    p.add_argument("--pretrain-encoder", action="store_true",
+                   help="text, latent: first teach the text encoder to read the captions' attributes (an experiment)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
@@ -245,11 +265,14 @@ def main(argv=None) -> None:
     command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
     options = RunOptions(args.steps, args.batch_size, args.sample_every, args.minutes, args.from_scratch,
-                         args.attention_position)
+                         args.attention_position, args.frozen_encoder, args.pretrain_encoder)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
     if args.attention_position and args.recipe != "text":
         p.error("--attention-position applies to the text recipe only")
+    for flag in ("frozen_encoder", "pretrain_encoder"):
+        if getattr(args, flag) and args.recipe not in ("text", "latent"):
+            p.error(f"--{flag.replace('_', '-')} applies to the text and latent recipes (the ones with a text encoder)")
     if args.recipe in ("evaluator", "vae") and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error(f"the {args.recipe} recipe takes --steps only")
     if args.recipe == "evaluator":

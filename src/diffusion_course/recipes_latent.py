@@ -17,11 +17,11 @@ from .checkpoints import load_checkpoint, round_to_float16
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
 from .generation import generate
 from .latent import LatentAdapter, compute_scaling_factor, encode_latents, with_scaling_factor
-from .prompts import caption_batches, evaluation_prompts
+from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, evaluation_prompts, text_conditioner
 from .runtime import seed_everything
 from .schedules import NoiseSchedule
 from .shapes import make_shapes
-from .text import TextConditionedModel, TextConditioner
+from .text import TextConditionedModel
 from .train import RunOptions, TrainConfig, train_diffusion
 from .unet import UNetConfig, UNet, count_parameters
 from .vae import LDM_KL_WEIGHT, VAE, VAEConfig, train_vae
@@ -124,7 +124,8 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     t0 = time.perf_counter()
     latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).cpu()
     encode_seconds = time.perf_counter() - t0
-    conditioner = TextConditioner()
+    conditioner, encoder_start = text_conditioner(data.attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
+                                                  options.frozen_encoder, LATENT_PHRASE_DROP)
     model = TextConditionedModel(UNet(LATENT_UNET), conditioner).to(device)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None
@@ -143,7 +144,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
-            "vae": "vae", "stored_as": "float16",
+            "vae": "vae", "stored_as": "float16", **encoder_start,
             "quality": caption_quality_record(reports, LATENT_GUIDANCE)}
     if log:
         meta["quality_during_training"] = log.rows

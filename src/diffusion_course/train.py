@@ -54,6 +54,9 @@ class RunOptions:
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
     the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
     attention_position: the text recipe's U-Net with a position embedding in its attention (an experiment).
+    frozen_encoder: the text and latent recipes' text encoder kept where it starts; only the U-Net learns (an experiment).
+    pretrain_encoder: their text encoder first taught to read each caption's attributes back
+    (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen (an experiment).
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -61,6 +64,8 @@ class RunOptions:
     minutes: float | None = None
     from_scratch: bool = False
     attention_position: bool = False
+    frozen_encoder: bool = False
+    pretrain_encoder: bool = False
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
