@@ -157,7 +157,7 @@ def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypa
     from diffusion_course.runtime import seed_everything
     from diffusion_course.shapes import make_shapes
     from diffusion_course.train import RunOptions
-    monkeypatch.setattr(recipes, "TEXT_ENCODER_PRETRAIN_STEPS", 150)
+    monkeypatch.setattr(recipes, "ENCODER_PRETRAIN_STEPS", 150)
     attrs = make_shapes(2000, split="train", seed=0).attrs
     with pytest.raises(ValueError, match="attrs"):
         recipes.text_model(RunOptions(pretrain_encoder=True, from_scratch=True))

@@ -56,8 +56,8 @@ def partial_captions(attrs: dict[str, Tensor], drop_prob: float, generator: torc
     return captions, {"shape": torch.ones(n, dtype=torch.bool), **{k: torch.tensor(v) for k, v in keep.items()}}
 
 
-def pretrain_text_encoder(conditioner, attrs: dict[str, Tensor], steps: int = 1000, batch_size: int = 256,
-                          drop_prob: float = 0.25, lr: float = 1e-3, seed: int = 0) -> dict:
+def pretrain_text_encoder(conditioner, attrs: dict[str, Tensor], steps: int = ENCODER_PRETRAIN_STEPS,
+                          batch_size: int = 256, drop_prob: float = 0.25, lr: float = 1e-3, seed: int = 0) -> dict:
     """Teach a text encoder what each caption says before any image model sees it: from the mean of its token features
     (`TextEncoding.pooled`), linear heads read back every attribute — shape, size, colour, position, background, or "not
     stated" for a phrase left out. Captions are partial captions of `attrs` (use the training split's, so held-out

@@ -201,9 +201,6 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     return {"class": ema}, {**meta, **start, "quality": quality_record(report, {"guidance": CLASS_GUIDANCE})}
 
 
-TEXT_ENCODER_PRETRAIN_STEPS = ENCODER_PRETRAIN_STEPS
-
-
 def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextConditionedModel, dict]:
     """The text recipe's model before training (U-Net, then text encoder, drawing from the global seed in that order),
     and the JSON entries that say how it starts. `options.pretrain_encoder` first teaches the encoder to read the
@@ -211,15 +208,16 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
     gradients off."""
     unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
     start = _start(options, unet)
-    conditioner, encoder_start = text_conditioner(attrs, TEXT_ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
+    conditioner, encoder_start = text_conditioner(attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
                                                   options.frozen_encoder, TEXT_PHRASE_DROP)
     start.update(encoder_start)
     return TextConditionedModel(unet, conditioner), start
 
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
-    """The text-conditional U-Net with its jointly trained text encoder; the U-Net starts from `uncond`'s weights, or from
-    random ones with `options.from_scratch` (how the shipped model was trained)."""
+    """The text-conditional U-Net with its text encoder (trained jointly, unless `options` freeze or pretrain it); the
+    U-Net starts from `uncond`'s weights, or from random ones with `options.from_scratch` (how the shipped model was
+    trained)."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
