@@ -47,12 +47,9 @@ def load(folder: Path, options: list[str], expect):
         train(["text", *options, "--out", str(folder)])
     model, info = load_text_model("text_unet", "text_encoder", expect=expect, directory=folder)
     meta = info["meta"]
-    if (meta.get("init_from") is None) != ("--from-scratch" in options):
-        raise SystemExit(f"{folder} holds a model with init_from={meta.get('init_from')!r}, not the one asked for")
-    encoder = meta.get("text_encoder", "trained jointly")  # runs older than --frozen-encoder trained it jointly
-    if (encoder.startswith("frozen"), "pretraining" in encoder) != ("--frozen-encoder" in options,
-                                                                    "--pretrain-encoder" in options):
-        raise SystemExit(f"{folder} holds a model whose text encoder was {encoder!r}, not the one asked for")
+    flags = {w for w in meta["command"].split() if w.startswith("--")} - {"--out", "--device"}  # the recipe options
+    if flags != set(options):
+        raise SystemExit(f"{folder} holds a model trained by {meta['command']!r}, not with the options {options}")
     return model, meta
 
 
