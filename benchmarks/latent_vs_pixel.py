@@ -3,7 +3,7 @@
     python -m benchmarks.latent_vs_pixel
 
 Speed is measured here, in one run, alternating the two models so machine noise hits both alike: training
-images/s (forward + backward + AdamW step, batch 64, medians of 7) and sampling images/s (64 captions, DPM-Solver++(2M),
+images/s (forward + backward + AdamW step, batch 64, medians of 8; the text encoder frozen where its recipe froze it) and sampling images/s (64 captions, DPM-Solver++(2M),
 20 trailing steps, classifier-free guidance w = 3, the VAE decode included for the latent model; medians of 5). Quality
 and training minutes are the ones the two recipes recorded in their checkpoints' JSON (500 seen-pair and 500
 held-out-pair test captions each, w = 3). Writes "Latent vs pixel diffusion" in BENCHMARKS.md.
@@ -18,7 +18,7 @@ import torch
 import diffusion_course as dc
 from diffusion_course.checkpoints import load_checkpoint, load_text_model
 from diffusion_course.generation import generate
-from diffusion_course.prompts import evaluation_prompts
+from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
 
@@ -34,9 +34,10 @@ def load_models():
     return pixel, pix_info, latent, lat_info, dc.LatentAdapter(vae), vae_info
 
 
-def train_step_seconds(model, shape, schedule, runs: int) -> list[float]:
+def train_step_seconds(model, meta, shape, schedule, runs: int) -> list[float]:
     m = copy.deepcopy(model).train()
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-5)
+    m.conditioner.encoder.requires_grad_(not encoder_was_frozen(meta))  # a frozen text encoder has no backward pass
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-5)
     cond = m.conditioner.tokenize(["a large red star in the centre on a dark background"] * BATCH, "cpu")
     g = torch.Generator().manual_seed(0)
     times = []
@@ -66,8 +67,9 @@ def main() -> None:
 
     train = {"pixel": [], "latent": []}
     for _ in range(2):  # alternate: pixel, latent, pixel, latent
-        train["pixel"] += train_step_seconds(pixel, (3, 32, 32), pixel_schedule, TRAIN_RUNS // 2 + 1)
-        train["latent"] += train_step_seconds(latent, adapter.latent_shape(), latent_schedule, TRAIN_RUNS // 2 + 1)
+        train["pixel"] += train_step_seconds(pixel, pix_info["meta"], (3, 32, 32), pixel_schedule, TRAIN_RUNS // 2 + 1)
+        train["latent"] += train_step_seconds(latent, lat_info["meta"], adapter.latent_shape(), latent_schedule,
+                                              TRAIN_RUNS // 2 + 1)
     sample = {"pixel": [], "latent": []}
     with torch.no_grad():
         for _ in range(SAMPLE_RUNS):
@@ -103,8 +105,11 @@ def main() -> None:
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
     row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
         minutes["latent"] / minutes["pixel"])
+    frozen = " and ".join(k for k, info in (("pixel", pix_info), ("latent", lat_info))
+                          if encoder_was_frozen(info["meta"]))
     body = (f"Speed measured in this run (batch {BATCH}; training: medians of {2 * (TRAIN_RUNS // 2 + 1)} steps, the two "
-            f"models alternating; sampling: {BATCH} captions, DPM-Solver++(2M), 20 trailing steps, w = {GUIDANCE:g}, medians of "
+            f"models alternating, each trained the way its recipe trains it"
+            f"{f' (text encoder frozen: {frozen})' if frozen else ''}; sampling: {BATCH} captions, DPM-Solver++(2M), 20 trailing steps, w = {GUIDANCE:g}, medians of "
             f"{SAMPLE_RUNS}). Quality and minutes as recorded by `{pix_info['meta']['command']}` / `vae` / `latent` "
             f"(pixel minutes {'include the unconditional model it was fine-tuned from' if fine_tuned else 'are the text recipe alone: it trains from scratch'}; "
             f"latent minutes include the VAE and "

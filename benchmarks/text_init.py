@@ -4,10 +4,12 @@ encoder learns with the U-Net or stays frozen — at its random initialisation, 
 captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP). Notebook 07, section 6.
 
     python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
+                                   [--pretrained_joint DIR]
 
 Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
 (about 40-50 minutes each on a 2-core CPU) with the command in the table. Defaults: runs/text_finetuned,
-runs/text_scratch (the shipped recipe), runs/text_position, runs/text_frozen, runs/text_pretrained. Quality is what
+runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint; the table marks
+the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what
 each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions, w = 3, the same prompts and seeds for
 all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
 `evaluation.context_sensitivity`) are measured here.
@@ -16,11 +18,12 @@ Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_text_model
+from diffusion_course.checkpoints import WEIGHTS_DIR, load_text_model, sha256
 from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_sensitivity
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
@@ -32,25 +35,31 @@ ATTRS = ("shape", "colour", "size", "position")
 POSITION = replace(TEXT_UNET, attention_position=True)
 # (label, option, default folder, recipe options, expected U-Net config)
 RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], TEXT_UNET),
-        ("from scratch (shipped)", "scratch", "text_scratch", ["--from-scratch"], TEXT_UNET),
+        ("from scratch", "scratch", "text_scratch", ["--from-scratch"], TEXT_UNET),
         ("from scratch, position embedding", "position", "text_position", ["--from-scratch", "--attention-position"],
          POSITION),
         ("from scratch, text encoder frozen at random init", "frozen", "text_frozen", ["--from-scratch", "--frozen-encoder"],
          TEXT_UNET),
         ("from scratch, text encoder pretrained on captions, frozen", "pretrained", "text_pretrained",
-         ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], TEXT_UNET))
+         ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], TEXT_UNET),
+        ("from scratch, text encoder pretrained on captions, then trained jointly", "pretrained_joint",
+         "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], TEXT_UNET))
+SHIPPED = json.loads((WEIGHTS_DIR / "manifest.json").read_text())
 
 
-def load(folder: Path, options: list[str], expect):
-    """(model, meta) of the text checkpoint in `folder`, training it there first if it is missing."""
-    if not (folder / "text_unet.safetensors").exists():
-        train(["text", *options, "--out", str(folder)])
-    model, info = load_text_model("text_unet", "text_encoder", expect=expect, directory=folder)
+def load(folder: Path, options: list[str], expect, recipe: str = "text"):
+    """(model, meta, shipped) of the `recipe`'s text-conditional checkpoint in `folder` (text: text_unet + text_encoder,
+    latent: latent_unet + latent_text_encoder), training it there first if it is missing; `shipped`: its U-Net weights are
+    the ones the package ships (same sha256)."""
+    unet, encoder = ("text_unet", "text_encoder") if recipe == "text" else ("latent_unet", "latent_text_encoder")
+    if not (folder / f"{unet}.safetensors").exists():
+        train([recipe, *options, "--out", str(folder)])
+    model, info = load_text_model(unet, encoder, expect=expect, directory=folder)
     meta = info["meta"]
     flags = {w for w in meta["command"].split() if w.startswith("--")} - {"--out", "--device"}  # the recipe options
     if flags != set(options):
         raise SystemExit(f"{folder} holds a model trained by {meta['command']!r}, not with the options {options}")
-    return model, meta
+    return model, meta, sha256(folder / f"{unet}.safetensors") == SHIPPED[unet]["sha256"]
 
 
 def main() -> None:
@@ -61,7 +70,8 @@ def main() -> None:
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     rows = []
     for label, option, _, options, expect in RUNS:
-        model, meta = load(getattr(args, option), options, expect)
+        model, meta, shipped = load(getattr(args, option), options, expect)
+        label += " (shipped)" if shipped else ""
         probe = word_sensitivity(dc.Denoiser(model, schedule, prediction=meta["prediction"]), model.conditioner)
         context = context_sensitivity(model.conditioner)
         rows.append((label, meta, meta["quality"], probe, options, context))
@@ -81,18 +91,18 @@ def main() -> None:
     for word, (a, b) in WORD_SWAPS.items():
         probe.append(f"| {word} ('{a}' → '{b}') | "
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r[3][word]) + f" ({r[5][word]:.2f})" for r in rows) + " |")
-    f, sc, po, fr, pt = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
+    f, sc, po, fr, pt, pj = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
     acc = lambda r, a: f"{r['q']['accuracy'][a]:.1%}"  # noqa: E731
     moves = lambda r, w: f"{max(r['probe'][w]):.3f}"  # noqa: E731
     train = f["meta"]["train"]
     body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
-lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) five ways: the U-Net started from the
+lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) six ways: the U-Net started from the
 shipped unconditional weights (new layers zero-initialised) or from random weights (`--from-scratch`); with or without
 the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
 encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
 (`--frozen-encoder`), or first pretrained for {pt['meta']['text_encoder_pretraining']['steps']} steps to read each
 partial caption's attributes back from its pooled features (`prompts.pretrain_text_encoder`, the course's stand-in for
-CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`). Quality as each run recorded it (500 seen-pair and 500
+CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`) or trained on with the U-Net (`--pretrain-encoder`). Quality as each run recorded it (500 seen-pair and 500
 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps); the word probe measured in this run: root-mean-square
 change of x̂₀ when one part of the caption changes, 32 noisy inputs at each σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)};
 in brackets, the same change one step earlier, in the text encoder's token features (`evaluation.context_sensitivity`:
@@ -114,17 +124,19 @@ the U-Net never learns to read it. Frozen at its random initialisation, the enco
 ({fr['ctx']['position']:.2f}) and the U-Net learns to place shapes: position right in {acc(fr, 'position')} of seen-pair
 samples and {fr['q']['held_out_position']:.1%} of held-out ones (position words move x̂₀ by up to {moves(fr, 'position')}) —
 but colour falls to {acc(fr, 'colour')} (the colour word moves x̂₀ by at most {moves(fr, 'colour')}) and shape to
-{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)}"""
+{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)} {joint_sentence(pj, pt, sc, acc)}"""
     record("text_init", "Text model: how it starts, and where position is lost", "python -m benchmarks.text_init", body)
 
 
 def pretrained_sentence(pt: dict, sc: dict, acc) -> str:
-    """What the pretrained, frozen encoder changed against the shipped recipe (`sc`), in words chosen by the numbers."""
+    """What the pretrained, frozen encoder changed against the jointly trained one from random weights (`sc`), in words
+    chosen by the numbers."""
     q, base = pt["q"], sc["q"]
     seen = [*ATTRS, "shape_and_colour"]
     better = (all(q["accuracy"][a] > base["accuracy"][a] for a in seen) and q["fd_ratio"] < base["fd_ratio"])
-    verdict = ("better than the shipped recipe on every seen-pair number in the table" if better else
-               "not better than the shipped recipe on every seen-pair number")
+    verdict = ("better than the encoder trained with the U-Net from random weights on every seen-pair number in the "
+               "table" if better else "not better than the encoder trained with the U-Net from random weights on every "
+               "seen-pair number")
     held = "more" if q["held_out_colour"] >= base["held_out_colour"] else "less"
     return f"""Pretrained on the captions alone and then frozen, the encoder keeps every part of the caption apart (token
 features: position {pt['ctx']['position']:.2f}, colour {pt['ctx']['colour']:.2f}, shape {pt['ctx']['shape']:.2f}) and the
@@ -135,6 +147,30 @@ held-out pairs: shape and colour {q['held_out_shape_and_colour']:.1%} against {b
 position {q['held_out_position']:.1%}, but colour {q['held_out_colour']:.1%} against {base['held_out_colour']:.1%}: it
 puts colours on never-seen shapes {held} reliably than the jointly trained encoder did (its pretraining saw only
 training-split captions, like every recipe here)."""
+
+
+def joint_sentence(pj: dict, pt: dict, sc: dict, acc) -> str:
+    """What training the pretrained encoder on with the U-Net (`pj`) changed against keeping it frozen (`pt`) and against
+    no pretraining (`sc`), in words chosen by the numbers."""
+    q = pj["q"]
+    kept = q["accuracy"]["position"] > 0.5
+    position = (f"the position words survive joint training (token features {pj['ctx']['position']:.2f}, position "
+                f"{acc(pj, 'position')})" if kept else
+                f"joint training erases the position words again (token features {pj['ctx']['position']:.2f}, position "
+                f"{acc(pj, 'position')})")
+    top = {k: max((pj, pt, sc), key=lambda r: r["q"][k] if k.startswith("held") else r["q"]["accuracy"][k])
+           for k in ("shape_and_colour", "held_out_shape_and_colour")}
+    best = ("Of the three, the frozen, pretrained encoder has shape and colour right most often on seen and on never-seen "
+            "pairs." if top["shape_and_colour"] is pt and top["held_out_shape_and_colour"] is pt else
+            "No one of the three has shape and colour right most often on both seen and never-seen pairs.")
+    held = (f"{q['held_out_colour']:.1%} against {pt['q']['held_out_colour']:.1%} frozen and "
+            f"{sc['q']['held_out_colour']:.1%} without pretraining")
+    return f"""Pretrained and then trained on with the U-Net (`--pretrain-encoder` alone): {position}; colour
+{acc(pj, 'colour')}, shape {acc(pj, 'shape')}, shape and colour both right in {acc(pj, 'shape_and_colour')} of seen-pair
+samples ({acc(pt, 'shape_and_colour')} frozen, {acc(sc, 'shape_and_colour')} without pretraining) and
+{q['held_out_shape_and_colour']:.1%} of held-out ones ({pt['q']['held_out_shape_and_colour']:.1%},
+{sc['q']['held_out_shape_and_colour']:.1%}); colour on held-out pairs {held}; FD {q['fd_ratio']:.1f}× the floor.
+{best}"""
 
 
 if __name__ == "__main__":

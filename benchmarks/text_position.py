@@ -2,8 +2,8 @@
 
     python -m benchmarks.text_position [--steps 800]
 
-The shipped text recipe (from scratch, same data, captions, seeds and learning rate), cut to `--steps` training steps
-(the learning-rate schedule shortened with it), four times: the text encoder trained jointly with the U-Net (as shipped)
+The text recipe trained from scratch (`--from-scratch`: same data, captions, seeds and learning rate), cut to `--steps` training steps
+(the learning-rate schedule shortened with it), four times: the text encoder trained jointly with the U-Net (as `--from-scratch` alone does)
 or frozen at its random initialisation, and the U-Net's attention with or without the position embedding
 (`UNetConfig.attention_position`). Each run is probed with `evaluation.word_sensitivity` (how far one changed word
 moves x̂₀) and `evaluation.context_sensitivity` (how far it moves the text encoder's token features), and judged on 200
@@ -30,7 +30,7 @@ from diffusion_course.unet import UNet
 from .record import record
 
 N_PROMPTS = 200
-RUNS = (("jointly trained (shipped)", False, False), ("jointly trained", False, True),
+RUNS = (("jointly trained", False, False), ("jointly trained", False, True),
         ("frozen at random init", True, False), ("frozen at random init", True, True))
 
 
@@ -75,7 +75,7 @@ def main() -> None:
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r["probe"][w]) for w in ("position", "colour"))
                      + f" | {r['context']['position']:.2f} | {r['context']['colour']:.2f} | "
                      f"{r['accuracy']['position']:.1%} | {r['accuracy']['colour']:.1%} | {r['loss']:.4f} |")
-    body = f"""The shipped text recipe (`python -m diffusion_course.train text --from-scratch`) cut to {args.steps} steps × 64
+    body = f"""The text recipe trained from scratch (`python -m diffusion_course.train text --from-scratch`) cut to {args.steps} steps × 64
 images, four ways. x̂₀ probes at σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)} (`evaluation.word_sensitivity`,
 {WORD_SWAPS['position'][0]!r} → {WORD_SWAPS['position'][1]!r} and {WORD_SWAPS['colour'][0]!r} →
 {WORD_SWAPS['colour'][1]!r}); token features: ‖T(a) − T(b)‖ / ‖T(a)‖ (`evaluation.context_sensitivity`); accuracy on

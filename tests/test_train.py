@@ -127,7 +127,7 @@ def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_the_text_recipe_can_keep_its_encoder_frozen(frozen):
-    from diffusion_course.prompts import caption_batches
+    from diffusion_course.prompts import caption_batches, encoder_was_frozen
     from diffusion_course.recipes import TEXT_PHRASE_DROP, text_model
     from diffusion_course.runtime import seed_everything
     from diffusion_course.shapes import make_shapes
@@ -135,6 +135,7 @@ def test_the_text_recipe_can_keep_its_encoder_frozen(frozen):
     seed_everything(0)
     model, start = text_model(RunOptions(from_scratch=True, frozen_encoder=frozen))
     assert start["text_encoder"] == ("frozen at" if frozen else "trained jointly from") + " its random initialisation"
+    assert encoder_was_frozen(start) == frozen and not encoder_was_frozen({})  # {}: a checkpoint older than the record
     seed_everything(0)
     again, _ = text_model(RunOptions(from_scratch=True))  # the same initial weights either way: only training differs
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))

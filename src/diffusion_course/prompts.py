@@ -137,3 +137,9 @@ def text_conditioner(attrs: dict[str, Tensor] | None = None, pretrain_steps: int
     conditioner.encoder.requires_grad_(not frozen)
     start["text_encoder"] = f"frozen at {where}" if frozen else f"trained jointly from {where}"
     return conditioner, start
+
+
+def encoder_was_frozen(meta: dict) -> bool:
+    """Whether the recipe that wrote a checkpoint's `meta` kept its text encoder frozen (as `text_conditioner` records it;
+    checkpoints older than that record trained it jointly). To measure training speed the way the model was trained."""
+    return meta.get("text_encoder", "").startswith("frozen at ")

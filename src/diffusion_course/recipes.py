@@ -3,7 +3,7 @@
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
-    python -m diffusion_course.train text --from-scratch  # text U-Net + text encoder, both from random weights (07)
+    python -m diffusion_course.train text --from-scratch --pretrain-encoder --frozen-encoder  # text-to-image (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent      # the mini Stable Diffusion on VAE latents (notebook 08)
 
@@ -12,10 +12,9 @@ writes safetensors + JSON (the command, the training time, the measured numbers)
 weights/ folder (or --out), updating the manifest's sha256. Conditional models start from the shipped
 unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
 training begins from a working unconditional model and only has to learn the conditioning. The shipped text model is
-the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words
-(benchmarks/text_init.py measures both). Its text encoder learns with the U-Net; the experiment options
-`--frozen-encoder` and `--pretrain-encoder` (teach the encoder the captions' attributes first, then freeze it) are
-measured there too.
+the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words. Its text
+encoder is first taught to read the captions' attributes (`--pretrain-encoder`) and then frozen (`--frozen-encoder`):
+trained jointly with the U-Net, it erased the position words (benchmarks/text_init.py measures all of these).
 """
 from __future__ import annotations
 
@@ -253,9 +252,9 @@ def main(argv=None) -> None:
     p.add_argument("--attention-position", action="store_true",
                    help="text: add a position embedding to the U-Net's attention (an experiment: benchmarks/text_init)")
     p.add_argument("--frozen-encoder", action="store_true",
-                   help="text, latent: keep the text encoder where it starts, training only the U-Net (an experiment)")
+                   help="text, latent: keep the text encoder where it starts, training only the U-Net (the shipped text model)")
     p.add_argument("--pretrain-encoder", action="store_true",
-                   help="text, latent: first teach the text encoder to read the captions' attributes (an experiment)")
+                   help="text, latent: first teach the text encoder to read the captions' attributes (the shipped text model)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
