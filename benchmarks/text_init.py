@@ -4,11 +4,12 @@ encoder learns with the U-Net or stays frozen — at its random initialisation, 
 captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP). Notebook 07, section 6.
 
     python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
-                                   [--pretrained_joint DIR]
+                                   [--pretrained-joint DIR] [--tokens DIR]
 
 Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
 (about 40-50 minutes each on a 2-core CPU) with the command in the table. Defaults: runs/text_finetuned,
-runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint; the table marks
+runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint,
+runs/text_tokens; the table marks
 the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what
 each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions, w = 3, the same prompts and seeds for
 all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
@@ -23,8 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import WEIGHTS_DIR, load_text_model, sha256
-from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_sensitivity
+from diffusion_course.checkpoints import MANIFEST, WEIGHTS_DIR, load_text_model, sha256
+from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_consistency, word_sensitivity
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
 
@@ -43,8 +44,10 @@ RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], TEXT_UNE
         ("from scratch, text encoder pretrained on captions, frozen", "pretrained", "text_pretrained",
          ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], TEXT_UNET),
         ("from scratch, text encoder pretrained on captions, then trained jointly", "pretrained_joint",
-         "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], TEXT_UNET))
-SHIPPED = json.loads((WEIGHTS_DIR / "manifest.json").read_text())
+         "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], TEXT_UNET),
+        ("from scratch, text encoder pretrained on captions and on keeping each word in its token, frozen", "tokens",
+         "text_tokens", ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET))
+SHIPPED = json.loads((WEIGHTS_DIR / MANIFEST).read_text())
 
 
 def load(folder: Path, options: list[str], expect, recipe: str = "text"):
@@ -65,7 +68,7 @@ def load(folder: Path, options: list[str], expect, recipe: str = "text"):
 def main() -> None:
     p = argparse.ArgumentParser()
     for _, option, folder, _, _ in RUNS:
-        p.add_argument(f"--{option}", type=Path, default=ROOT / "runs" / folder)
+        p.add_argument(f"--{option.replace('_', '-')}", dest=option, type=Path, default=ROOT / "runs" / folder)
     args = p.parse_args()
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     rows = []
@@ -73,7 +76,7 @@ def main() -> None:
         model, meta, shipped = load(getattr(args, option), options, expect)
         label += " (shipped)" if shipped else ""
         probe = word_sensitivity(dc.Denoiser(model, schedule, prediction=meta["prediction"]), model.conditioner)
-        context = context_sensitivity(model.conditioner)
+        context = {**context_sensitivity(model.conditioner), "consistency": word_consistency(model.conditioner)}
         rows.append((label, meta, meta["quality"], probe, options, context))
         print(label, {k: round(max(v), 3) for k, v in probe.items()}, {k: round(v, 3) for k, v in context.items()},
               flush=True)
@@ -91,18 +94,22 @@ def main() -> None:
     for word, (a, b) in WORD_SWAPS.items():
         probe.append(f"| {word} ('{a}' → '{b}') | "
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r[3][word]) + f" ({r[5][word]:.2f})" for r in rows) + " |")
-    f, sc, po, fr, pt, pj = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
+    probe.append("| the colour word's own token feature, 'blue' before each of the 8 shapes: mean cosine similarity "
+                 "(`evaluation.word_consistency`) | " + " | ".join(f"{r[5]['consistency']:.2f}" for r in rows) + " |")
+    f, sc, po, fr, pt, pj, tk = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
     acc = lambda r, a: f"{r['q']['accuracy'][a]:.1%}"  # noqa: E731
     moves = lambda r, w: f"{max(r['probe'][w]):.3f}"  # noqa: E731
     train = f["meta"]["train"]
     body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
-lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) six ways: the U-Net started from the
+lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) seven ways: the U-Net started from the
 shipped unconditional weights (new layers zero-initialised) or from random weights (`--from-scratch`); with or without
 the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
 encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
 (`--frozen-encoder`), or first pretrained for {pt['meta']['text_encoder_pretraining']['steps']} steps to read each
 partial caption's attributes back from its pooled features (`prompts.pretrain_text_encoder`, the course's stand-in for
-CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`) or trained on with the U-Net (`--pretrain-encoder`). Quality as each run recorded it (500 seen-pair and 500
+CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`) or trained on with the U-Net (`--pretrain-encoder`); the last
+run adds to that pretraining a head that must read each token's own word back from its feature (`--token-targets`), meant
+to make the colour word's feature depend less on the shape beside it. Quality as each run recorded it (500 seen-pair and 500
 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps); the word probe measured in this run: root-mean-square
 change of x̂₀ when one part of the caption changes, 32 noisy inputs at each σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)};
 in brackets, the same change one step earlier, in the text encoder's token features (`evaluation.context_sensitivity`:
@@ -124,7 +131,7 @@ the U-Net never learns to read it. Frozen at its random initialisation, the enco
 ({fr['ctx']['position']:.2f}) and the U-Net learns to place shapes: position right in {acc(fr, 'position')} of seen-pair
 samples and {fr['q']['held_out_position']:.1%} of held-out ones (position words move x̂₀ by up to {moves(fr, 'position')}) —
 but colour falls to {acc(fr, 'colour')} (the colour word moves x̂₀ by at most {moves(fr, 'colour')}) and shape to
-{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)} {joint_sentence(pj, pt, sc, acc)}"""
+{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)} {joint_sentence(pj, pt, sc, acc)} {tokens_sentence(tk, pt)}"""
     record("text_init", "Text model: how it starts, and where position is lost", "python -m benchmarks.text_init", body)
 
 
@@ -171,6 +178,18 @@ samples ({acc(pt, 'shape_and_colour')} frozen, {acc(sc, 'shape_and_colour')} wit
 {q['held_out_shape_and_colour']:.1%} of held-out ones ({pt['q']['held_out_shape_and_colour']:.1%},
 {sc['q']['held_out_shape_and_colour']:.1%}); colour on held-out pairs {held}; FD {q['fd_ratio']:.1f}× the floor.
 {best}"""
+
+
+def tokens_sentence(tk: dict, pt: dict) -> str:
+    """What the token targets changed against the same frozen, pretrained encoder without them (`pt`)."""
+    q, base = tk["q"], pt["q"]
+    pairs = (("colour on never-seen pairs", "held_out_colour"), ("shape and colour, seen", "shape_and_colour"),
+             ("shape and colour, never seen", "held_out_shape_and_colour"), ("position", "position"))
+    get = lambda r, k: r[k] if k.startswith("held") else r["accuracy"][k]  # noqa: E731
+    return ("With token targets added to the pretraining (frozen as well), the colour word's token feature stays closer to "
+            f"itself across shapes ({tk['ctx']['consistency']:.2f} against {pt['ctx']['consistency']:.2f}) and: " +
+            ", ".join(f"{label} {get(q, k):.1%} against {get(base, k):.1%}" for label, k in pairs) +
+            f", FD {q['fd_ratio']:.1f}× the floor against {base['fd_ratio']:.1f}×.")
 
 
 if __name__ == "__main__":

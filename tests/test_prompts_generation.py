@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import diffusion_course as dc
+from diffusion_course.evaluation import word_consistency
 from diffusion_course.generation import generate
 from diffusion_course.guidance import label_null
 from diffusion_course.prompts import caption, evaluation_prompts, partial_captions, pretrain_text_encoder
@@ -86,3 +87,26 @@ def test_generate_batches_conditions_and_guidance():
         generate(net, sched, 7, seed=0, prediction="x0", cond=labels, guidance=2.0, shape=(1, 2, 2))
     with pytest.raises(ValueError, match="n=5 rows"):
         generate(net, sched, 5, seed=0, prediction="x0", cond=labels, shape=(1, 2, 2))
+
+
+def test_token_targets_keep_each_word_in_its_own_token():
+    """With token_targets, pretraining also reads each token's word back from its own feature: the colour word's feature
+    then depends less on which shape follows it (mean cosine similarity of 'blue' across the 8 shapes rises)."""
+    attrs = dc.make_shapes(2000, split="train", seed=0).attrs
+    similarity, reports = {}, {}
+    for token_targets in (False, True):
+        torch.manual_seed(0)
+        conditioner = dc.TextConditioner()
+        reports[token_targets] = pretrain_text_encoder(conditioner, attrs, steps=200, token_targets=token_targets)
+        similarity[token_targets] = word_consistency(conditioner.eval())  # 'blue' before each of the 8 shapes
+    assert "token_targets" not in reports[False] and "token" not in reports[False]["accuracy"]  # default JSON unchanged
+    assert reports[True]["token_targets"] and reports[True]["accuracy"]["token"] > 0.9
+    assert similarity[True] > similarity[False] + 0.05, similarity
+
+
+def test_word_consistency_is_one_for_the_same_context_and_needs_two_captions():
+    conditioner = dc.TextConditioner().eval()
+    assert abs(word_consistency(conditioner, ["a red star", "a red star"], 2) - 1.0) < 1e-5
+    assert word_consistency(conditioner, ["a red star", "a red circle on a dark background"], 2) < 1.0 - 1e-4
+    with pytest.raises(ValueError, match="two captions"):
+        word_consistency(conditioner, ["a red star"], 2)

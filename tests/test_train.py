@@ -117,7 +117,7 @@ def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
 
 @pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--minutes", "3"], ["evaluator", "--batch-size", "8"],
                                   ["class", "--attention-position"], ["uncond", "--frozen-encoder"],
-                                  ["vae", "--pretrain-encoder"]])
+                                  ["vae", "--pretrain-encoder"], ["text", "--token-targets"]])
 def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
     from diffusion_course.recipes import main
     with pytest.raises(SystemExit):
@@ -175,3 +175,16 @@ def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypa
     assert all(torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), model.net.state_dict().values()))
     before, after = context_sensitivity(plain.conditioner.eval()), context_sensitivity(model.conditioner.eval())
     assert all(after[k] > before[k] for k in ("shape", "colour", "size", "position", "background"))
+
+
+def test_the_text_recipe_passes_token_targets_to_the_encoder_pretraining(monkeypatch):
+    from diffusion_course import recipes
+    from diffusion_course.prompts import text_conditioner
+    from diffusion_course.shapes import make_shapes
+    from diffusion_course.train import RunOptions
+    monkeypatch.setattr(recipes, "ENCODER_PRETRAIN_STEPS", 5)
+    attrs = make_shapes(200, split="train", seed=0).attrs
+    _, start = recipes.text_model(RunOptions(from_scratch=True, pretrain_encoder=True, token_targets=True), attrs)
+    assert start["text_encoder_pretraining"]["token_targets"] is True and "token" in start["text_encoder_pretraining"]["accuracy"]
+    with pytest.raises(ValueError, match="token_targets"):
+        text_conditioner(attrs, pretrain_steps=0, token_targets=True)

@@ -30,7 +30,7 @@ from .evaluator import Evaluator
 from .generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS
 from .metrics import frechet_distance, in_manifold, precision_recall
 from .prompts import evaluation_prompts
-from .shapes import make_shapes
+from .shapes import SHAPES, make_shapes
 
 CONFIDENCE = 0.9  # evaluator probability needed to count an attribute as recognised
 RECOGNISED_BY = ("shape", "colour")  # attributes that must be recognised for a sample to count
@@ -194,3 +194,18 @@ def context_sensitivity(conditioner, swaps: dict[str, tuple[str, str]] = WORD_SW
         tokens = conditioner.encode([a, b]).tokens
         out[name] = float((tokens[0] - tokens[1]).norm() / tokens[0].norm())
     return out
+
+
+COLOUR_IN_CONTEXT = ([f"a large blue {shape} in the centre" for shape in SHAPES], 3)  # token 3: [BOS] a large *blue*
+
+
+@torch.no_grad()
+def word_consistency(conditioner, captions: list[str] = COLOUR_IN_CONTEXT[0], index: int = COLOUR_IN_CONTEXT[1]) -> float:
+    """How much one word's token feature stays itself across contexts: the mean cosine similarity, over all pairs of
+    `captions`, of the token features at `index` (by default the colour word "blue" before each of the 8 shapes). 1: the
+    word reads the same whatever follows; low: the context rewrites it — and the U-Net attends to these features."""
+    if len(captions) < 2:
+        raise ValueError("word_consistency compares a word across at least two captions")
+    t = torch.nn.functional.normalize(conditioner.encode(captions).tokens[:, index], dim=-1)
+    n = len(captions)
+    return float(((t @ t.T).sum() - n) / (n * n - n))

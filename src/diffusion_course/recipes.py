@@ -3,7 +3,7 @@
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
-    python -m diffusion_course.train text --from-scratch --pretrain-encoder --frozen-encoder  # text-to-image (07)
+    python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent      # the mini Stable Diffusion on VAE latents (notebook 08)
 
@@ -13,8 +13,9 @@ weights/ folder (or --out), updating the manifest's sha256. Conditional models s
 unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
 training begins from a working unconditional model and only has to learn the conditioning. The shipped text model is
 the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words. Its text
-encoder is first taught to read the captions' attributes (`--pretrain-encoder`) and then frozen (`--frozen-encoder`):
-trained jointly with the U-Net, it erased the position words (benchmarks/text_init.py measures all of these).
+encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word
+(`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
+(benchmarks/text_init.py measures all of these).
 """
 from __future__ import annotations
 
@@ -208,15 +209,15 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
     unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
     start = _start(options, unet)
     conditioner, encoder_start = text_conditioner(attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
-                                                  options.frozen_encoder, TEXT_PHRASE_DROP)
+                                                  options.frozen_encoder, TEXT_PHRASE_DROP, options.token_targets)
     start.update(encoder_start)
     return TextConditionedModel(unet, conditioner), start
 
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The text-conditional U-Net with its text encoder (trained jointly, unless `options` freeze or pretrain it); the
-    U-Net starts from `uncond`'s weights, or from random ones with `options.from_scratch` (how the shipped model was
-    trained)."""
+    U-Net starts from `uncond`'s weights, or from random ones with `options.from_scratch`. The shipped model: from
+    scratch, its encoder pretrained (with token targets) and frozen."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
@@ -255,14 +256,18 @@ def main(argv=None) -> None:
                    help="text, latent: keep the text encoder where it starts, training only the U-Net (the shipped text model)")
     p.add_argument("--pretrain-encoder", action="store_true",
                    help="text, latent: first teach the text encoder to read the captions' attributes (the shipped text model)")
+    p.add_argument("--token-targets", action="store_true",
+                   help="with --pretrain-encoder: each token's feature must also keep its own word (the shipped text model)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
     device = get_device(args.device)
     command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
-    options = RunOptions(args.steps, args.batch_size, args.sample_every, args.minutes, args.from_scratch,
-                         args.attention_position, args.frozen_encoder, args.pretrain_encoder)
+    options = RunOptions(steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
+                         minutes=args.minutes, from_scratch=args.from_scratch, attention_position=args.attention_position,
+                         frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
+                         token_targets=args.token_targets)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
     if args.attention_position and args.recipe != "text":
@@ -270,6 +275,9 @@ def main(argv=None) -> None:
     for flag in ("frozen_encoder", "pretrain_encoder"):
         if getattr(args, flag) and args.recipe not in ("text", "latent"):
             p.error(f"--{flag.replace('_', '-')} applies to the text and latent recipes (the ones with a text encoder)")
+    if args.token_targets and not args.pretrain_encoder:
+        p.error("--token-targets changes the text encoder's pretraining in the text and latent recipes: it needs "
+                "--pretrain-encoder")
     if args.recipe in ("evaluator", "vae") and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error(f"the {args.recipe} recipe takes --steps only")
     if args.recipe == "evaluator":

@@ -125,7 +125,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).cpu()
     encode_seconds = time.perf_counter() - t0
     conditioner, encoder_start = text_conditioner(data.attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
-                                                  options.frozen_encoder, LATENT_PHRASE_DROP)
+                                                  options.frozen_encoder, LATENT_PHRASE_DROP, options.token_targets)
     model = TextConditionedModel(UNet(LATENT_UNET), conditioner).to(device)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None

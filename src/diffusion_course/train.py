@@ -48,15 +48,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the shipped CPU recipe exactly).
+    """Command-line changes to a recipe's run (the defaults reproduce the shipped CPU recipes exactly, except the text
+    model's, which is shipped with from_scratch, pretrain_encoder, token_targets and frozen_encoder).
 
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
     the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
     attention_position: the text recipe's U-Net with a position embedding in its attention (an experiment).
-    frozen_encoder: the text and latent recipes' text encoder kept where it starts; only the U-Net learns (an experiment).
+    frozen_encoder: the text and latent recipes' text encoder kept where it starts; only the U-Net learns.
     pretrain_encoder: their text encoder first taught to read each caption's attributes back
-    (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen (an experiment).
+    (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen.
+    token_targets: that pretraining also asks each token's feature to keep its own word.
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -66,6 +68,7 @@ class RunOptions:
     attention_position: bool = False
     frozen_encoder: bool = False
     pretrain_encoder: bool = False
+    token_targets: bool = False
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
