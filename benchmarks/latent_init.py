@@ -1,12 +1,15 @@
 """The latent text model (notebook 08) with its text encoder started two ways: trained with the U-Net from random weights
 (the recipe's default) or pretrained on the captions alone and then frozen (`--pretrain-encoder --frozen-encoder`) — the
-experiment of "Text model: how it starts, and where position is lost" for the pixel model, where it is the shipped recipe.
+experiment of "Text model: how it starts, and where position is lost" for the pixel model — on the 2-core CPU; and two
+runs on a GPU (batch 512): the default, and the pixel model's encoder recipe (`--pretrain-encoder --token-targets
+--frozen-encoder`), which ships.
 
-    python -m benchmarks.latent_init [--default DIR] [--pretrained DIR]
+    python -m benchmarks.latent_init [--default DIR] [--pretrained DIR] [--gpu-default DIR] [--gpu-tokens DIR]
 
-Each DIR holds a `latent_unet` + `latent_text_encoder` checkpoint written by the latent recipe; a DIR without one is
-trained first (about 25-35 minutes each on a 2-core CPU, with the shipped VAE) with the command in the table. Defaults:
-runs/latent_default, runs/latent_pretrained; the table marks the run whose U-Net is the
+Each DIR holds a `latent_unet` + `latent_text_encoder` checkpoint written by the latent recipe; a CPU run's DIR without
+one is trained first (about 25-35 minutes each on a 2-core CPU, with the shipped VAE) with the command in the table; a GPU
+run's (options in `text_init.GPU_RUNS`) only where CUDA is available. Defaults: runs/latent_default,
+runs/latent_pretrained, runs/gpu_latent, runs/gpu_latent_tt; the table marks the run whose U-Net is the
 shipped `latent_unet` (same sha256). Quality is what each run recorded in its JSON (500 seen-pair and 500 held-out-pair
 test captions, w = 3, the same prompts and seeds for all); how much the text encoder's token features change when one
 word changes (`evaluation.context_sensitivity`) is measured here.
@@ -22,22 +25,27 @@ from diffusion_course.evaluation import WORD_SWAPS, context_sensitivity
 from diffusion_course.recipes_latent import LATENT_UNET
 
 from .record import record
-from .text_init import ATTRS, ROOT, load
+from .text_init import ATTRS, GPU_RUNS, ROOT, check_gpu_folders, load
 
 # (label, option, default folder, recipe options)
 RUNS = (("text encoder trained with the U-Net from random weights", "default", "latent_default", []),
         ("text encoder pretrained on captions, frozen", "pretrained", "latent_pretrained",
-         ["--pretrain-encoder", "--frozen-encoder"]))
+         ["--pretrain-encoder", "--frozen-encoder"]),
+        ("text encoder trained with the U-Net from random weights, on a GPU, batch 512", "gpu-default", "gpu_latent", []),
+        ("text encoder pretrained on captions and on keeping each word in its token, frozen, on a GPU, batch 512",
+         "gpu-tokens", "gpu_latent_tt", ["--pretrain-encoder", "--token-targets", "--frozen-encoder"]))
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     for _, option, folder, _ in RUNS:
-        p.add_argument(f"--{option}", type=Path, default=ROOT / "runs" / folder)
+        p.add_argument(f"--{option}", dest=option.replace("-", "_"), type=Path, default=ROOT / "runs" / folder)
     args = p.parse_args()
+    check_gpu_folders({option: getattr(args, option.replace("-", "_")) for _, option, *_ in RUNS}, "latent")
     rows = []
     for label, option, _, options in RUNS:
-        model, meta, shipped = load(getattr(args, option), options, LATENT_UNET, recipe="latent")
+        model, meta, shipped = load(getattr(args, option.replace("-", "_")), options, LATENT_UNET, recipe="latent",
+                                    gpu=GPU_RUNS.get(option))
         context = context_sensitivity(model.conditioner)
         rows.append((label + (" (shipped)" if shipped else ""), meta, meta["quality"], options, context))
         print(label, {k: round(v, 3) for k, v in context.items()}, flush=True)
@@ -52,18 +60,19 @@ def main() -> None:
                      + f" | {q['held_out_colour']:.1%} | {q['held_out_position']:.1%}"
                      + f" | {q['accuracy']['shape_and_colour']:.1%} | {q['held_out_shape_and_colour']:.1%} | "
                        f"{q['fd_ratio']:.1f} | {q['recall']:.2f} | {ctx['colour']:.2f} / {ctx['position']:.2f} |")
-    d, fr = ({"q": q, "ctx": c, "minutes": meta["seconds"] / 60} for _, meta, q, _, c in rows)
+    d, fr, gd, gt = ({"q": q, "ctx": c, "minutes": meta["seconds"] / 60, "meta": meta} for _, meta, q, _, c in rows)
     pct = lambda r, k: f"{r['q'][k]:.1%}" if k.startswith("held_out") else f"{r['q']['accuracy'][k]:.1%}"  # noqa: E731
     a, b = WORD_SWAPS["position"]
     vae_shape = checkpoint_info("vae")["meta"]["reconstruction"]["accuracy"]["shape"]
-    capped = all(r["q"]["accuracy"]["shape"] <= vae_shape + 0.03 for r in (d, fr))  # 500 samples: ±2 points
+    capped = all(r["q"]["accuracy"]["shape"] <= vae_shape + 0.03 for r in (d, fr, gd, gt))  # 500 samples: ±2 points
     cap = ": the VAE caps it, whatever the encoder" if capped else ""
     gain = fr["q"]["accuracy"]["shape_and_colour"] - d["q"]["accuracy"]["shape_and_colour"]
     loss = d["q"]["held_out_shape_and_colour"] - fr["q"]["held_out_shape_and_colour"]  # points lost on never-seen pairs
     verdict = (f"Against the default, shape and colour both right changes by {100 * gain:+.1f} points on seen pairs and "
                f"{-100 * loss:+.1f} on never-seen ones.")
     body = f"""The latent recipe (`python -m diffusion_course.train latent`: {rows[0][1]['train']['steps']} steps ×
-{rows[0][1]['train']['batch_size']} on the shipped VAE's latents) two ways; pretraining is
+{rows[0][1]['train']['batch_size']} on the shipped VAE's latents) two ways on the 2-core CPU, and two ways on a GPU
+({rows[2][1]['machine'].split(',')[0]}, `--batch-size 512`, 5 minutes each on a GPU shared with other training runs); pretraining is
 `prompts.pretrain_text_encoder` ({fr_steps(rows)} steps, the course's stand-in for CLIP). Quality as each run recorded it
 (500 seen-pair and 500 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps). Last column, measured in this run:
 ‖T(a) − T(b)‖ / ‖T(a)‖ of the text encoder's token features when the colour word changes ('a large red circle' → 'a large
@@ -79,8 +88,28 @@ against {pct(d, 'held_out_colour')}; shape and colour both right in {pct(fr, 'sh
 ({pct(d, 'held_out_shape_and_colour')}); the U-Net trained in {fr['minutes']:.1f} minutes against {d['minutes']:.1f} (two
 runs at different times on a noisy machine). {verdict} Shape: {pct(d, 'shape')} and {pct(fr, 'shape')},
 against {vae_shape:.1%} of the VAE's
-reconstructions of test images that keep their shape (its recorded measurement){cap}."""
+reconstructions of test images that keep their shape (its recorded measurement){cap}.
+
+{gpu_sentence(gd, gt, d, pct)}"""
     record("latent_init", "Latent model: how its text encoder starts", "python -m benchmarks.latent_init", body)
+
+
+def gpu_sentence(gd: dict, gt: dict, d: dict, pct) -> str:
+    """The two GPU runs against each other and against the CPU default (`d`), in words chosen by the numbers."""
+    steps = lambda r: f"{r['meta']['train']['steps']} × {r['meta']['train']['batch_size']}"  # noqa: E731
+    images = lambda r: r["meta"]["train"]["steps"] * r["meta"]["train"]["batch_size"]  # noqa: E731
+    more = f"{images(gd) / images(d):.1f}× and {images(gt) / images(d):.1f}× the CPU runs' images"
+    keys = (("position", "position"), ("colour on never-seen pairs", "held_out_colour"),
+            ("shape and colour, seen", "shape_and_colour"), ("shape and colour, never seen", "held_out_shape_and_colour"))
+    both = lambda r: ", ".join(f"{label} {pct(r, k)}" for label, k in keys)  # noqa: E731
+    return (f"On the GPU ({steps(gd)} and {steps(gt)} images: {more}), the default recipe: {both(gd)}, "
+            f"FD {gd['q']['fd_ratio']:.1f}×; with the pretrained, frozen encoder and token targets (the pixel model's "
+            f"recipe): {both(gt)}, FD {gt['q']['fd_ratio']:.1f}×. Against the CPU default ({both(d)}): in the GPU run the "
+            f"jointly trained encoder kept the position words (token features {gd['ctx']['position']:.2f} apart, against "
+            f"{d['ctx']['position']:.2f}); one run each, with batch, images seen and device all different, so the cause is "
+            "not isolated." if gd["q"]["accuracy"]["position"] > 0.5 else
+            f"On the GPU ({steps(gd)} and {steps(gt)} images: {more}), the default recipe: {both(gd)}; with the pixel model's "
+            f"encoder recipe: {both(gt)}; the CPU default: {both(d)}.")
 
 
 def fr_steps(rows) -> int:

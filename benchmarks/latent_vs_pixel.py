@@ -103,17 +103,26 @@ def main() -> None:
         q["latent"]["held_out_shape_and_colour"] / q["pixel"]["held_out_shape_and_colour"], "{:.1f}%")
     row("FD / floor, seen pairs (recorded, n = 500)", q["pixel"]["fd_ratio"], q["latent"]["fd_ratio"],
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
-    row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
-        minutes["latent"] / minutes["pixel"])
+    machines = {info["meta"]["machine"] for info in (pix_info, lat_info, vae_info)}
+    if len(machines) == 1:
+        row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
+            minutes["latent"] / minutes["pixel"])
+    else:  # minutes on different machines do not add up or compare: each part with its machine
+        where = lambda info: "CPU" if info["meta"]["machine"].startswith("CPU") else "GPU"  # noqa: E731
+        vae_min = (vae_info["meta"]["seconds"] + lat_info["meta"]["encode_seconds"]) / 60
+        lines.append(f"| training minutes (recorded, on different machines: not comparable) | "
+                     f"{minutes['pixel']:.1f} ({where(pix_info)}) | {vae_min:.1f} (VAE, {where(vae_info)}) + "
+                     f"{lat_info['meta']['seconds'] / 60:.1f} (U-Net, {where(lat_info)}) | — |")
     frozen = " and ".join(k for k, info in (("pixel", pix_info), ("latent", lat_info))
                           if encoder_was_frozen(info["meta"]))
     body = (f"Speed measured in this run (batch {BATCH}; training: medians of {2 * (TRAIN_RUNS // 2 + 1)} steps, the two "
             f"models alternating, each trained the way its recipe trains it"
             f"{f' (text encoder frozen: {frozen})' if frozen else ''}; sampling: {BATCH} captions, DPM-Solver++(2M), 20 trailing steps, w = {GUIDANCE:g}, medians of "
-            f"{SAMPLE_RUNS}). Quality and minutes as recorded by `{pix_info['meta']['command']}` / `vae` / `latent` "
+            f"{SAMPLE_RUNS}). Quality and minutes as recorded by `{pix_info['meta'].get('reproduce', pix_info['meta']['command'])}` / "
+            f"`vae` / `{lat_info['meta'].get('reproduce', lat_info['meta']['command'])}` "
             f"(pixel minutes {'include the unconditional model it was fine-tuned from' if fine_tuned else 'are the text recipe alone: it trains from scratch'}; "
             f"latent minutes include the VAE and "
-            f"encoding the training set once). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
+            f"encoding the training set once; minutes are compared only when all three were trained on one machine). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
             f"within 20%.\n\n" + "\n".join(lines))
     print(body)
     record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)

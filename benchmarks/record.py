@@ -30,12 +30,14 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace (or append) the section `name` of BENCHMARKS.md with `body` (markdown)."""
-    stamp = datetime.date.today().isoformat()
+def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD, where: str | None = None,
+           date: str | None = None) -> None:
+    """Replace (or append) the section `name` of BENCHMARKS.md with `body` (markdown); `where` and `date` replace this
+    machine and today (for results measured elsewhere, then written here)."""
+    stamp = date or datetime.date.today().isoformat()
     section = (
         f"<!-- bench:{name} -->\n## {title}\n\n"
-        f"Measured {stamp} on {machine()}.  \nCommand: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->"
+        f"Measured {stamp} on {where or machine()}.  \nCommand: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->"
     )
     text = path.read_text() if path.exists() else "# Benchmarks\n\nNumbers written by the scripts in `benchmarks/`.\n"
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)

@@ -4,12 +4,12 @@ encoder learns with the U-Net or stays frozen — at its random initialisation, 
 captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP). Notebook 07, section 6.
 
     python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
-                                   [--pretrained-joint DIR] [--tokens DIR]
+                                   [--pretrained-joint DIR] [--tokens DIR] [--gpu DIR]
 
 Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
 (about 40-50 minutes each on a 2-core CPU) with the command in the table. Defaults: runs/text_finetuned,
 runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint,
-runs/text_tokens; the table marks
+runs/text_tokens, runs/gpu_text (a GPU run: the options in `GPU_RUNS`; refused without a CUDA GPU); the table marks
 the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what
 each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions, w = 3, the same prompts and seeds for
 all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
@@ -22,6 +22,8 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 import diffusion_course as dc
 from diffusion_course.checkpoints import MANIFEST, WEIGHTS_DIR, load_text_model, sha256
@@ -46,23 +48,44 @@ RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], TEXT_UNE
         ("from scratch, text encoder pretrained on captions, then trained jointly", "pretrained_joint",
          "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], TEXT_UNET),
         ("from scratch, text encoder pretrained on captions and on keeping each word in its token, frozen", "tokens",
-         "text_tokens", ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET))
+         "text_tokens", ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET),
+        ("the same, trained on a GPU, batch 512", "gpu", "gpu_text",
+         ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET))
+#: runs trained on a GPU (by option): how their folder is filled when it is empty, with the step count each recorded
+GPU_RUNS = {"gpu": ["--device", "cuda", "--batch-size", "512", "--steps", "2534"],
+            "gpu-default": ["--device", "cuda", "--batch-size", "512", "--steps", "2421"],
+            "gpu-tokens": ["--device", "cuda", "--batch-size", "512", "--steps", "3110"]}
+RUN_LENGTH = {"--out", "--device", "--batch-size", "--minutes", "--steps", "--sample-every"}  # not recipe options
 SHIPPED = json.loads((WEIGHTS_DIR / MANIFEST).read_text())
 
 
-def load(folder: Path, options: list[str], expect, recipe: str = "text"):
+def load(folder: Path, options: list[str], expect, recipe: str = "text", gpu: list[str] | None = None):
     """(model, meta, shipped) of the `recipe`'s text-conditional checkpoint in `folder` (text: text_unet + text_encoder,
-    latent: latent_unet + latent_text_encoder), training it there first if it is missing; `shipped`: its U-Net weights are
-    the ones the package ships (same sha256)."""
+    latent: latent_unet + latent_text_encoder), training it there first if it is missing (with the run-length options
+    `gpu` for a GPU run); `shipped`: its U-Net weights are the ones the package ships (same sha256)."""
     unet, encoder = ("text_unet", "text_encoder") if recipe == "text" else ("latent_unet", "latent_text_encoder")
     if not (folder / f"{unet}.safetensors").exists():
-        train([recipe, *options, "--out", str(folder)])
+        train([recipe, *options, *(gpu or []), "--out", str(folder)])
     model, info = load_text_model(unet, encoder, expect=expect, directory=folder)
     meta = info["meta"]
-    flags = {w for w in meta["command"].split() if w.startswith("--")} - {"--out", "--device"}  # the recipe options
+    flags = {w for w in meta["command"].split() if w.startswith("--")} - RUN_LENGTH  # the recipe options
     if flags != set(options):
         raise SystemExit(f"{folder} holds a model trained by {meta['command']!r}, not with the options {options}")
+    on_gpu = not meta["machine"].startswith("CPU")
+    batch = int(gpu[gpu.index("--batch-size") + 1]) if gpu else None
+    if on_gpu != bool(gpu) or (gpu and meta["train"]["batch_size"] != batch):
+        raise SystemExit(f"{folder} holds a model trained on {meta['machine']} with batch {meta['train']['batch_size']}: "
+                         f"this row expects {'a GPU run with batch ' + str(batch) if gpu else 'a CPU run'}")
     return model, meta, sha256(folder / f"{unet}.safetensors") == SHIPPED[unet]["sha256"]
+
+
+def check_gpu_folders(folders: dict[str, Path], recipe: str) -> None:
+    """Refuse at once, before any CPU training, when a GPU run's folder is empty and this machine has no CUDA GPU."""
+    unet = "text_unet" if recipe == "text" else "latent_unet"
+    for option, folder in folders.items():
+        if option in GPU_RUNS and not (folder / f"{unet}.safetensors").exists() and not torch.cuda.is_available():
+            raise SystemExit(f"{folder} is empty and its run needs a CUDA GPU (python -m diffusion_course.train {recipe} "
+                             f"... {' '.join(GPU_RUNS[option])}), which this machine does not have.")
 
 
 def main() -> None:
@@ -72,8 +95,9 @@ def main() -> None:
     args = p.parse_args()
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     rows = []
+    check_gpu_folders({option.replace("_", "-"): getattr(args, option) for _, option, *_ in RUNS}, "text")
     for label, option, _, options, expect in RUNS:
-        model, meta, shipped = load(getattr(args, option), options, expect)
+        model, meta, shipped = load(getattr(args, option), options, expect, gpu=GPU_RUNS.get(option))
         label += " (shipped)" if shipped else ""
         probe = word_sensitivity(dc.Denoiser(model, schedule, prediction=meta["prediction"]), model.conditioner)
         context = {**context_sensitivity(model.conditioner), "consistency": word_consistency(model.conditioner)}
@@ -96,12 +120,13 @@ def main() -> None:
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r[3][word]) + f" ({r[5][word]:.2f})" for r in rows) + " |")
     probe.append("| the colour word's own token feature, 'blue' before each of the 8 shapes: mean cosine similarity "
                  "(`evaluation.word_consistency`) | " + " | ".join(f"{r[5]['consistency']:.2f}" for r in rows) + " |")
-    f, sc, po, fr, pt, pj, tk = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
+    f, sc, po, fr, pt, pj, tk, gp = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
     acc = lambda r, a: f"{r['q']['accuracy'][a]:.1%}"  # noqa: E731
     moves = lambda r, w: f"{max(r['probe'][w]):.3f}"  # noqa: E731
     train = f["meta"]["train"]
     body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
-lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) seven ways: the U-Net started from the
+lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) seven ways on the 2-core CPU, and the
+last of them once more on a GPU: the U-Net started from the
 shipped unconditional weights (new layers zero-initialised) or from random weights (`--from-scratch`); with or without
 the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
 encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
@@ -131,7 +156,9 @@ the U-Net never learns to read it. Frozen at its random initialisation, the enco
 ({fr['ctx']['position']:.2f}) and the U-Net learns to place shapes: position right in {acc(fr, 'position')} of seen-pair
 samples and {fr['q']['held_out_position']:.1%} of held-out ones (position words move x̂₀ by up to {moves(fr, 'position')}) —
 but colour falls to {acc(fr, 'colour')} (the colour word moves x̂₀ by at most {moves(fr, 'colour')}) and shape to
-{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)} {joint_sentence(pj, pt, sc, acc)} {tokens_sentence(tk, pt)}"""
+{acc(fr, 'shape')}. {pretrained_sentence(pt, sc, acc)} {joint_sentence(pj, pt, sc, acc)} {tokens_sentence(tk, pt)}
+
+{gpu_sentence(gp, tk)}"""
     record("text_init", "Text model: how it starts, and where position is lost", "python -m benchmarks.text_init", body)
 
 
@@ -190,6 +217,26 @@ def tokens_sentence(tk: dict, pt: dict) -> str:
             f"itself across shapes ({tk['ctx']['consistency']:.2f} against {pt['ctx']['consistency']:.2f}) and: " +
             ", ".join(f"{label} {get(q, k):.1%} against {get(base, k):.1%}" for label, k in pairs) +
             f", FD {q['fd_ratio']:.1f}× the floor against {base['fd_ratio']:.1f}×.")
+
+
+def gpu_sentence(gp: dict, tk: dict) -> str:
+    """The last recipe trained on a GPU (`gp`) against the same recipe on the CPU (`tk`), side by side (one run each:
+    batch, images seen, device and torch version all differ, so no single cause is claimed)."""
+    q, base, t, tc = gp["q"], tk["q"], gp["meta"]["train"], tk["meta"]["train"]
+    images, cpu_images = t["steps"] * t["batch_size"], tc["steps"] * tc["batch_size"]
+    pairs = (("shape", "shape"), ("colour", "colour"), ("size", "size"), ("position", "position"),
+             ("shape and colour, seen", "shape_and_colour"), ("shape and colour, never seen", "held_out_shape_and_colour"),
+             ("colour on never-seen pairs", "held_out_colour"))
+    get = lambda r, k: r[k] if k.startswith("held") else r["accuracy"][k]  # noqa: E731
+    return (f"The last recipe once more on a GPU ({gp['meta']['machine'].split(',')[0]}, `--batch-size 512`, {t['steps']} "
+            f"steps, {gp['meta']['seconds'] / 60:.1f} minutes on a GPU shared with other training runs): "
+            f"{images / 1e6:.2f}M training images against the CPU run's {cpu_images / 1e6:.2f}M "
+            f"({images / cpu_images:.0f}×), the same seed, data and recipe options (one run each; batch, images, device "
+            "and torch version all differ). " +
+            ", ".join(f"{label} {get(q, k):.1%} against {get(base, k):.1%}" for label, k in pairs) +
+            f"; FD {q['fd_ratio']:.1f}× the floor against {base['fd_ratio']:.1f}×, recall {q['recall']:.2f} against "
+            f"{base['recall']:.2f}. The text encoder is the same kind of pretrained, frozen encoder (token features: "
+            f"colour word consistency {gp['ctx']['consistency']:.2f} against {tk['ctx']['consistency']:.2f}).")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ def test_every_shipped_checkpoint_loads_and_matches_its_manifest(name):
     command = info["meta"]["command"].split()
     assert command[:3] == ["python", "-m", "diffusion_course.train"] and command[3] in {"evaluator", *RECIPES}
     assert "--steps" not in command, "a shipped checkpoint must come from the full recipe, not a shortened test run"
+    reproduce = info["meta"].get("reproduce")
+    if reproduce is not None:  # a time-budgeted run (--minutes): the step count it chose replaces the budget
+        words = reproduce.split()
+        assert words[:4] == command[:4] and "--minutes" not in words and "--out" not in words
+        assert int(words[words.index("--steps") + 1]) == info["meta"]["train"]["steps"]
 
 
 def test_shipped_weights_stay_small():
