@@ -19,14 +19,13 @@ Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import MANIFEST, WEIGHTS_DIR, load_text_model, sha256
+from diffusion_course.checkpoints import load_text_model, read_manifest, sha256
 from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_consistency, word_sensitivity
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
@@ -56,7 +55,7 @@ GPU_RUNS = {"gpu": ["--device", "cuda", "--batch-size", "512", "--steps", "2534"
             "gpu-default": ["--device", "cuda", "--batch-size", "512", "--steps", "2421"],
             "gpu-tokens": ["--device", "cuda", "--batch-size", "512", "--steps", "3110"]}
 RUN_LENGTH = {"--out", "--device", "--batch-size", "--minutes", "--steps", "--sample-every"}  # not recipe options
-SHIPPED = json.loads((WEIGHTS_DIR / MANIFEST).read_text())
+SHIPPED = read_manifest()
 
 
 def load(folder: Path, options: list[str], expect, recipe: str = "text", gpu: list[str] | None = None):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from diffusion_course import UNet, UNetConfig
-from diffusion_course.checkpoints import CheckpointError, checkpoint_info, load_checkpoint, save_checkpoint
+from diffusion_course.checkpoints import CheckpointError, checkpoint_info, load_checkpoint, read_manifest, save_checkpoint
 
 
 @pytest.fixture
@@ -28,6 +28,13 @@ def test_round_trip_gives_identical_outputs(saved):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert len(manifest["tiny"]["sha256"]) == 64
     assert not any(p.suffix in (".pt", ".pth", ".pkl", ".bin") for p in folder.iterdir())
+
+
+def test_read_manifest_lists_saved_checkpoints_and_is_empty_without_one(saved, tmp_path_factory):
+    folder, _, _ = saved
+    entry = read_manifest(folder)["tiny"]
+    assert entry["bytes"] == (folder / "tiny.safetensors").stat().st_size and len(entry["config_sha256"]) == 64
+    assert read_manifest(tmp_path_factory.mktemp("empty")) == {}
 
 
 def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(saved, tmp_path):

@@ -8,18 +8,17 @@ second test keeps the checkpoint at least as good as the quality recorded in its
 (issue 5) follow the same pattern: re-measured against their recorded quality, with the issue's bar a strict xfail
 where the CPU recipe does not reach it.
 """
-import json
 
 import pytest
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, load_text_model, sha256
+from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, load_text_model, read_manifest, sha256
 from diffusion_course.evaluation import attribute_accuracy, evaluate_samples, joint_accuracy
 from diffusion_course.generation import generate
 from diffusion_course.recipes import RECIPES, UNCOND_SCHEDULE, UNCOND_UNET
 
-MANIFEST = json.loads((WEIGHTS_DIR / "manifest.json").read_text())
+MANIFEST = read_manifest()
 SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
 
 

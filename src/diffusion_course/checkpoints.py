@@ -88,17 +88,23 @@ def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: 
     save_file(state, str(weights))
     config_path.write_text(json.dumps({"kind": kind, "config": _normalise(config), "meta": meta or {}}, indent=2) + "\n")
     manifest_path = directory / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(directory)
     manifest[name] = {"sha256": sha256(weights), "config_sha256": sha256(config_path), "bytes": weights.stat().st_size}
     manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
     return manifest[name]
+
+
+def read_manifest(directory: Path = WEIGHTS_DIR) -> dict:
+    """{NAME: {"sha256", "config_sha256", "bytes"}} of the checkpoints in `directory` ({} where it has no manifest)."""
+    path = Path(directory) / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
     directory = Path(directory)
     manifest_path = directory / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(directory)
     if name not in manifest:
         raise CheckpointError(f"no checkpoint named {name!r} in {manifest_path}; available: {sorted(manifest)}")
     entry = manifest[name]

@@ -196,11 +196,12 @@ def context_sensitivity(conditioner, swaps: dict[str, tuple[str, str]] = WORD_SW
     return out
 
 
-COLOUR_IN_CONTEXT = ([f"a large blue {shape} in the centre" for shape in SHAPES], 3)  # token 3: [BOS] a large *blue*
+COLOUR_IN_CONTEXT = [f"a large blue {shape} in the centre" for shape in SHAPES]  # "blue" before each shape
+COLOUR_TOKEN = 3  # its position among the tokens: [BOS] a large *blue*
 
 
 @torch.no_grad()
-def word_consistency(conditioner, captions: list[str] = COLOUR_IN_CONTEXT[0], index: int = COLOUR_IN_CONTEXT[1]) -> float:
+def word_consistency(conditioner, captions: list[str] = COLOUR_IN_CONTEXT, index: int = COLOUR_TOKEN) -> float:
     """How much one word's token feature stays itself across contexts: the mean cosine similarity, over all pairs of
     `captions`, of the token features at `index` (by default the colour word "blue" before each of the 8 shapes). 1: the
     word reads the same whatever follows; low: the context rewrites it — and the U-Net attends to these features."""
