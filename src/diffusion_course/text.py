@@ -15,8 +15,9 @@ Tokenizer: lowercase, split on whitespace, unknown words → [UNK] (warned once 
 to their first max_len − 2 words + [EOS] (warned once), as CLIP's tokenizer does, rather than refused.
 
 Training: the encoder is either first pretrained on the captions alone (`prompts.pretrain_text_encoder`,
-with token targets) and then frozen — the shipped pixel text model — or it learns with the U-Net from the diffusion loss (the
-latent model). Either way it sits inside the network the loop optimises: `TextConditionedModel(unet, conditioner)`, whose batches carry
+with token targets) and then frozen — both shipped text models, pixel and latent — or it learns with the U-Net from the
+diffusion loss (the recipes' default). Either way it sits inside the network the loop optimises:
+`TextConditionedModel(unet, conditioner)`, whose batches carry
 token ids (cond = {"text_ids", "text_mask"}, tensors the loop can move) and which encodes them itself.
 
 Classifier-free guidance (Ho & Salimans 2022): the null condition is the encoding of "" = [BOS][EOS]
