@@ -2,7 +2,7 @@
 (the recipe's default) or pretrained on the captions alone and then frozen (`--pretrain-encoder --frozen-encoder`) — the
 experiment of "Text model: how it starts, and where position is lost" for the pixel model — on the 2-core CPU; and two
 runs on a GPU (batch 512): the default, and the pixel model's encoder recipe (`--pretrain-encoder --token-targets
---frozen-encoder`), which ships.
+--frozen-encoder`), which shipped until the VAE was retrained on a GPU (all four runs here use the first, CPU-trained VAE).
 
     python -m benchmarks.latent_init [--default DIR] [--pretrained DIR] [--gpu-default DIR] [--gpu-tokens DIR]
 

@@ -115,7 +115,7 @@ def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
     assert _with_steps("x --steps=9 --minutes=2", 5) == "x --steps 5"
 
 
-@pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--minutes", "3"], ["evaluator", "--batch-size", "8"],
+@pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--sample-every", "5"], ["evaluator", "--batch-size", "8"],
                                   ["class", "--attention-position"], ["uncond", "--frozen-encoder"],
                                   ["vae", "--pretrain-encoder"], ["text", "--token-targets"]])
 def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):

@@ -98,6 +98,30 @@ def test_a_few_training_steps_lower_the_loss():
     assert not vae.training
 
 
+def test_the_loss_history_is_read_back_in_groups_without_losing_or_reordering_steps():
+    vae = VAE(VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8))
+    images = make_shapes(4, seed=0).images[:, :, ::4, ::4]
+    history = train_vae(vae, images, steps=55, batch_size=2, kl_weight=1e-3, generator=torch.Generator().manual_seed(0),
+                        show_progress=False)  # 55 = one full group of 50, then a partial one
+    assert all(len(v) == 55 for v in history.values())
+    numel = images[0].numel()
+    for total, rec, kl in zip(history["total"], history["reconstruction"], history["kl"]):
+        assert total == pytest.approx(rec + 1e-3 * kl / numel, rel=1e-5)
+
+
+def test_a_vae_time_budget_is_timed_on_a_copy_and_gives_a_step_count():
+    from diffusion_course.recipes_latent import vae_steps_for_budget
+    vae = VAE(VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8))
+    images = make_shapes(4, seed=0).images[:, :, ::4, ::4]
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    short, per_step = vae_steps_for_budget(vae, images, 2, budget_seconds=0.5, warm=1, timed=3)
+    long, _ = vae_steps_for_budget(vae, images, 2, budget_seconds=50.0, warm=1, timed=3)
+    assert per_step > 0 and 1 <= short < long
+    assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())  # the run itself starts untouched
+    with pytest.raises(ValueError, match="budget_seconds"):
+        vae_steps_for_budget(vae, images, 2, budget_seconds=0)
+
+
 def test_bad_input_gives_clear_errors():
     vae = VAE(VAEConfig(**TINY))
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3"):

@@ -2,7 +2,7 @@
 
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
-    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
+    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (06; shipped: --from-scratch)
     python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
@@ -17,9 +17,10 @@ encoder is first taught to read the captions' attributes (`--pretrain-encoder`),
 (`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
 (benchmarks/text_init.py measures all of these).
 
-The shipped text and latent models were trained on a GPU with these recipes, a larger batch and the step count a 5-minute
-budget chose (`--batch-size 512 --device cuda --steps N`; each checkpoint's JSON records its `reproduce` command). Without
-those options the same command is the 2-core CPU recipe (4,000 or 8,000 steps × 64).
+The shipped class, text, VAE and latent models were trained on a GPU with these recipes, a larger batch and the step
+count a time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; the class model also
+`--from-scratch`; each checkpoint's JSON records its `reproduce` command). Without those options the same command is the
+2-core CPU recipe (3,000 to 8,000 steps × 64; the VAE 2,000 × 64).
 """
 from __future__ import annotations
 
@@ -187,7 +188,8 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
-    """The class-conditional U-Net (label = shape), fine-tuned from `uncond`; returns ({name: model}, meta)."""
+    """The class-conditional U-Net (label = shape), fine-tuned from `uncond` (from random weights with
+    `options.from_scratch`, as the shipped model was); returns ({name: model}, meta)."""
     seed_everything(seed)
     cfg = options.apply(CLASS_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
@@ -282,8 +284,10 @@ def main(argv=None) -> None:
     if args.token_targets and not args.pretrain_encoder:
         p.error("--token-targets changes the text encoder's pretraining in the text and latent recipes: it needs "
                 "--pretrain-encoder")
-    if args.recipe in ("evaluator", "vae") and (args.minutes or args.batch_size or args.sample_every is not None):
-        p.error(f"the {args.recipe} recipe takes --steps only")
+    if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
+        p.error("the evaluator recipe takes --steps only")
+    if args.recipe == "vae" and args.sample_every is not None:
+        p.error("the vae recipe takes --steps, --batch-size and --minutes (it draws no samples while training)")
     if args.recipe == "evaluator":
         model, acc = train_evaluator(device, epochs=args.steps or EVALUATOR_EPOCHS)
         models, meta = {"evaluator": model}, {"test_accuracy": acc}
@@ -291,7 +295,7 @@ def main(argv=None) -> None:
     else:
         models, meta = RECIPES[args.recipe](device, options)
     if args.minutes is not None:  # the step count the budget chose reproduces the run
-        meta["reproduce"] = _with_steps(command, meta["train"]["steps"])
+        meta["reproduce"] = _with_steps(command, meta.get("train", meta)["steps"])  # the VAE records steps at the top
     meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
                  "date": time.strftime("%Y-%m-%d")})
     for name, model in models.items():

@@ -7,6 +7,7 @@ Same conventions as `recipes.py`: fixed seeds, quality measured at the end, safe
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import replace
@@ -60,26 +61,47 @@ def reconstruction_report(vae: VAE, n: int = 1000, device=None) -> dict:
 
 
 def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, config: VAEConfig = VAE_CONFIG):
-    """Train the VAE, then measure its latent scale factor and reconstruction quality (options: steps only)."""
+    """Train the VAE, then measure its latent scale factor and reconstruction quality.
+
+    options: steps, batch_size, and minutes (a time budget: the step count is chosen by timing a throwaway copy
+    first, so the run itself is exactly the `--steps N` run its JSON's `reproduce` names)."""
     g = seed_everything(seed)
-    steps = options.steps
+    batch = options.batch_size or VAE_BATCH
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
+    on_device = images.to(device)  # batches are drawn where the VAE is (indices still come from the CPU generator `g`)
     vae = VAE(config).to(device)
+    steps = options.steps or VAE_STEPS
+    if options.budget_seconds is not None:
+        steps, per_step = vae_steps_for_budget(vae, on_device, batch, options.budget_seconds)
+        print(f"time budget {options.minutes:.1f} min at {per_step * 1000:.1f} ms/step: {steps} steps", flush=True)
     t0 = time.perf_counter()
-    history = train_vae(vae, images, steps=steps or VAE_STEPS, batch_size=VAE_BATCH, lr=VAE_LR,
-                        kl_weight=VAE_KL_WEIGHT, generator=g)
+    history = train_vae(vae, on_device, steps=steps, batch_size=batch, lr=VAE_LR, kl_weight=VAE_KL_WEIGHT, generator=g)
     seconds = time.perf_counter() - t0
+    del on_device
     round_to_float16(vae)  # shipped in float16 (the 25 MB budget): measure what ships
     scale = compute_scaling_factor(vae, images[:5000].to(device))
     vae.config = with_scaling_factor(vae.config, scale)
     report = reconstruction_report(vae, device=device)
     print(f"VAE: scale factor {scale:.4f}, {report}")
-    meta = {"steps": steps or VAE_STEPS, "batch_size": VAE_BATCH, "lr": VAE_LR, "kl_weight": VAE_KL_WEIGHT,
-            "seconds": round(seconds, 1), "images_per_second": round((steps or VAE_STEPS) * VAE_BATCH / seconds, 1),
+    meta = {"steps": steps, "batch_size": batch, "lr": VAE_LR, "kl_weight": VAE_KL_WEIGHT,
+            "seconds": round(seconds, 1), "images_per_second": round(steps * batch / seconds, 1),
             "parameters": count_parameters(vae), "final_reconstruction_mse": sum(history["reconstruction"][-100:]) / len(history["reconstruction"][-100:]),
             "scaling_factor_from": "5000 training images, posterior means", "reconstruction": report,
             "stored_as": "float16"}
     return {"vae": vae}, meta
+
+
+def vae_steps_for_budget(vae: VAE, images: torch.Tensor, batch_size: int, budget_seconds: float,
+                         warm: int = 10, timed: int = 40) -> tuple[int, float]:
+    """(steps that fit `budget_seconds`, seconds per step), timed on a throwaway copy of `vae` with its own generator."""
+    if budget_seconds <= 0:
+        raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
+    probe, g = copy.deepcopy(vae), torch.Generator().manual_seed(12345)
+    train_vae(probe, images, steps=warm, batch_size=batch_size, lr=VAE_LR, generator=g, show_progress=False)
+    t0 = time.perf_counter()
+    train_vae(probe, images, steps=timed, batch_size=batch_size, lr=VAE_LR, generator=g, show_progress=False)
+    per_step = (time.perf_counter() - t0) / timed
+    return max(1, int(budget_seconds / per_step)), per_step
 
 
 class LatentQualityLog:

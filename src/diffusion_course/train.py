@@ -48,9 +48,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the shipped CPU recipes exactly; the text model is
+    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly; the text model is
     shipped with from_scratch, pretrain_encoder, token_targets and frozen_encoder, the latent model with the last three,
-    and both were trained on a GPU with batch_size 512 — their JSON records the exact command).
+    the class model with from_scratch; they and the VAE were trained on a GPU with a larger batch — each JSON records
+    the exact command).
 
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces

@@ -311,8 +311,9 @@ def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
     history: dict[str, list[float]] = {name: [] for name in VAELoss._fields}
+    pending: list[Tensor] = []  # each step's losses, still on the device: read back in groups, not once per step
     vae.train()
-    for _ in progress(range(steps), desc="training VAE", disable=not show_progress):
+    for step in progress(range(steps), desc="training VAE", disable=not show_progress):
         x = images[randint(images.shape[0], (batch_size,), g, device=images.device)].to(device)
         recon, posterior = vae(x, generator=g)
         loss = vae_loss(x, recon, posterior, kl_weight)
@@ -320,7 +321,11 @@ def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 
         loss.total.backward()
         opt.step()
         sched.step()
-        for name, value in zip(VAELoss._fields, loss):
-            history[name].append(value.item())
+        pending.append(torch.stack([v.detach().float() for v in loss]))
+        if len(pending) == 50 or step == steps - 1:
+            for row in torch.stack(pending).cpu().tolist():
+                for name, value in zip(VAELoss._fields, row):
+                    history[name].append(value)
+            pending.clear()
     vae.eval()
     return history
