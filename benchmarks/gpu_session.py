@@ -180,7 +180,7 @@ def write_section() -> None:
     tg, tc = runs["text"]["gpu"], runs["text"]["cpu"]
     more = tg["train"]["steps"] * tg["train"]["batch_size"] / (tc["train"]["steps"] * tc["train"]["batch_size"])
     cls_g, cls_c = runs["class"]["gpu"]["quality"], runs["class"]["cpu"]["quality"]
-    body = f"""Recorded on {gpu} (torch {speed['torch']}) in one 15-minute session. Speed first, measured with the GPU to
+    body = f"""Recorded on {gpu} (torch {speed['torch']}) in the first of two 15-minute sessions. Speed first, measured with the GPU to
 itself (`python -m benchmarks.gpu_session measure`; "float32" runs convolutions in TF32, PyTorch's default on CUDA):
 
 {chr(10).join(amp)}

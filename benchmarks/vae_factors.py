@@ -2,7 +2,7 @@
 
     python -m benchmarks.vae_factors [--steps 1500]
 
-Trains one VAE per factor for the same number of steps (the shipped recipe's other settings), then
+Trains one VAE per factor for the same number of steps (the CPU recipe's other settings: batch 64), then
 measures reconstructions of 1,000 test images (PSNR, evaluator accuracy, FD / floor) and the latent
 size a diffusion U-Net would work on. Writes "VAE downsampling factor" in BENCHMARKS.md (notebook 08).
 """

@@ -261,6 +261,6 @@ def test_latent_model_is_as_good_as_its_recorded_measurement(latent_adherence):
 @pytest.mark.skipif("latent_unet" not in MANIFEST, reason="the latent text-to-image checkpoint is not shipped yet")
 @pytest.mark.xfail(strict=True, reason="not met: the shipped latent model (2,194 steps at batch 512 on a GPU) gets shape "
                                        "and colour both right in about 62% of samples; its VAE keeps the shape in 91% of "
-                                       "reconstructions, so the U-Net, not the VAE, is now the limit (notebook 08)")
+                                       "reconstructions, so the VAE no longer caps it (notebook 08)")
 def test_latent_model_meets_the_issue_bar(latent_adherence):
     assert latent_adherence["both"] >= LATENT_BAR, latent_adherence

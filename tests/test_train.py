@@ -1,4 +1,6 @@
 """The image training loop: learning-rate schedule, EMA, condition dropout, resuming."""
+import json
+
 import pytest
 import torch
 
@@ -113,6 +115,23 @@ def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
     assert _with_steps(cmd, 1234) == ("python -m diffusion_course.train text --from-scratch --batch-size 256 "
                                       "--device cuda --steps 1234")
     assert _with_steps("x --steps=9 --minutes=2", 5) == "x --steps 5"
+
+
+def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp_path):
+    from diffusion_course import recipes
+    from diffusion_course.vae import VAE, VAEConfig
+    seen = {}
+
+    def fake_vae_recipe(device, options):  # stands in for training: records what the command line asked for
+        seen.update(minutes=options.minutes, batch_size=options.batch_size)
+        vae = VAE(VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8))
+        return {"vae": vae}, {"steps": 7}
+
+    monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
+    recipes.main(["vae", "--minutes", "0.5", "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path)])
+    assert seen == {"minutes": 0.5, "batch_size": 32}
+    meta = json.loads((tmp_path / "vae.json").read_text())["meta"]
+    assert meta["reproduce"].endswith("vae --batch-size 32 --device cpu --out " + str(tmp_path) + " --steps 7")
 
 
 @pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--sample-every", "5"], ["evaluator", "--batch-size", "8"],

@@ -66,11 +66,11 @@ def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, 
     options: steps, batch_size, and minutes (a time budget: the step count is chosen by timing a throwaway copy
     first, so the run itself is exactly the `--steps N` run its JSON's `reproduce` names)."""
     g = seed_everything(seed)
-    batch = options.batch_size or VAE_BATCH
+    batch = VAE_BATCH if options.batch_size is None else options.batch_size
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     on_device = images.to(device)  # batches are drawn where the VAE is (indices still come from the CPU generator `g`)
     vae = VAE(config).to(device)
-    steps = options.steps or VAE_STEPS
+    steps = VAE_STEPS if options.steps is None else options.steps
     if options.budget_seconds is not None:
         steps, per_step = vae_steps_for_budget(vae, on_device, batch, options.budget_seconds)
         print(f"time budget {options.minutes:.1f} min at {per_step * 1000:.1f} ms/step: {steps} steps", flush=True)
