@@ -116,20 +116,27 @@ def measure(path: Path) -> dict:
     return out
 
 
+def _without_out(command: str) -> str:
+    """`command` without its `--out DIR` (where a run wrote its checkpoint is not part of the recipe)."""
+    return re.sub(r" --out \S+", "", command)
+
+
 def _ships(run: dict, name: str) -> bool:
     """Whether the package ships this run's weights: the shipped checkpoint records the same reproduce command."""
     shipped = checkpoint_info(name)["meta"].get("reproduce", "")
-    return bool(shipped) and shipped == re.sub(r" --out \S+", "", run.get("reproduce", ""))
+    return bool(shipped) and shipped == _without_out(run.get("reproduce", ""))
 
 
 def _pct(x: float) -> str:
     return f"{x:.1%}"
 
 
-def _run_row(name: str, run: dict) -> str:
+def _run_row(name: str, run: dict, where: str | None = None, cmd: str | None = None) -> str:
+    """A table row for a recipe's training record; `where` (default: GPU or CPU, from its command) fills the second
+    column, `cmd` (default: its reproduce command, with the run folder the benchmarks expect) the third."""
     t, q = run["train"], run["quality"]
-    where = "GPU" if "cuda" in run["command"] else "CPU"
-    cmd = run.get("reproduce", run["command"]).replace(" --out /tmp/w/", " --out runs/gpu_")
+    where = where or ("GPU" if "cuda" in run["command"] else "CPU")
+    cmd = cmd or run.get("reproduce", run["command"]).replace(" --out /tmp/w/", " --out runs/gpu_")
     if q.get("prompts") or "held_out_shape_and_colour" in q:
         quality = (f"shape {_pct(q['accuracy']['shape'])}, colour {_pct(q['accuracy']['colour'])}, position "
                    f"{_pct(q['accuracy']['position'])}, shape and colour {_pct(q['accuracy']['shape_and_colour'])} seen / "
@@ -144,7 +151,8 @@ def _run_row(name: str, run: dict) -> str:
 
 def write_section() -> None:
     speed = json.loads((RESULTS / "gpu_speed.json").read_text())
-    runs = json.loads((RESULTS / "gpu_runs.json").read_text())["runs"]
+    recorded = json.loads((RESULTS / "gpu_runs.json").read_text())
+    runs = recorded["runs"]
     amp = ["| batch | float32 (TF32 convolutions), ms/step | bfloat16 autocast, ms/step | speed-up |", "|---:|---:|---:|---:|"]
     for bs, a in speed["amp"].items():
         amp.append(f"| {bs} | {a['fp32_ms']:.1f} | {a['bf16_ms']:.1f} | {a['speedup']:.2f}× |")
@@ -211,7 +219,7 @@ CPU row and its GPU row, so the differences are observations, not causes:
   {ships('class', 'class')}.
 - The latent runs: BENCHMARKS "Latent model: how its text encoder starts". The one with the pixel model's encoder
   recipe {ships('latent_tokens', 'latent_unet')}."""
-    body += "\n\n" + _second_session(json.loads((RESULTS / "gpu_runs.json").read_text())["second_session"])
+    body += "\n\n" + _second_session(recorded["second_session"])
     record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body, date=speed["date"],
            where=f"{gpu} (recorded); this section written from benchmarks/results/gpu_*.json")
 
@@ -222,8 +230,8 @@ def _second_session(session: dict) -> str:
     table = ["| model | shared the GPU with | command | steps × batch = images | training minutes | adherence (w = 3) | FD / floor | recall |",
              "|---|---|---|---:|---:|---|---:|---:|"]
     for name, label in (("class", "`class`"), ("latent", "latent, on the new VAE")):
-        row = _run_row(label, runs[name]["gpu"]).replace(" | GPU | ", f" | {runs[name]['shared_with']} | ", 1)
-        table.append(row.replace(" --out runs/gpu_" + name, ""))
+        run = runs[name]["gpu"]
+        table.append(_run_row(label, run, where=runs[name]["shared_with"], cmd=_without_out(run["reproduce"])))
     vae = ["| VAE | trained on | steps × batch = images | minutes | PSNR (dB) | shape | colour | size | FD / floor | recognised |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for where in ("cpu", "gpu"):
