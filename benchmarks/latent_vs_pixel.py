@@ -16,7 +16,7 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint, load_text_model
+from diffusion_course.checkpoints import load_checkpoint, load_text_model, trained_on_cpu
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
@@ -104,14 +104,14 @@ def main() -> None:
     row("FD / floor, seen pairs (recorded, n = 500)", q["pixel"]["fd_ratio"], q["latent"]["fd_ratio"],
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
     machines = {info["meta"]["machine"] for info in (pix_info, lat_info, vae_info)}
-    if len(machines) == 1 and all(m.startswith("CPU") for m in machines):  # GPU minutes depend on what shared the GPU
+    if len(machines) == 1 and all(trained_on_cpu(info["meta"]) for info in (pix_info, lat_info, vae_info)):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])
     else:  # minutes on different machines, or on a GPU shared between runs, do not compare: each part with its machine
-        where = lambda info: "CPU" if info["meta"]["machine"].startswith("CPU") else "GPU"  # noqa: E731
-        vae_min = (vae_info["meta"]["seconds"] + lat_info["meta"]["encode_seconds"]) / 60
+        where = lambda info: "CPU" if trained_on_cpu(info["meta"]) else "GPU"  # noqa: E731
         lines.append(f"| training minutes (recorded, on different machines or a shared GPU: not comparable) | "
-                     f"{minutes['pixel']:.1f} ({where(pix_info)}) | {vae_min:.1f} (VAE, {where(vae_info)}) + "
+                     f"{minutes['pixel']:.1f} ({where(pix_info)}) | {vae_info['meta']['seconds'] / 60:.1f} (VAE, "
+                     f"{where(vae_info)}) + {lat_info['meta']['encode_seconds'] / 60:.1f} (encoding the data) + "
                      f"{lat_info['meta']['seconds'] / 60:.1f} (U-Net, {where(lat_info)}) | — |")
     frozen = " and ".join(k for k, info in (("pixel", pix_info), ("latent", lat_info))
                           if encoder_was_frozen(info["meta"]))

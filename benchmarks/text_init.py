@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_text_model, read_manifest, sha256
+from diffusion_course.checkpoints import load_text_model, read_manifest, sha256, trained_on_cpu
 from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_consistency, word_sensitivity
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
@@ -70,7 +70,7 @@ def load(folder: Path, options: list[str], expect, recipe: str = "text", gpu: li
     flags = {w for w in meta["command"].split() if w.startswith("--")} - RUN_LENGTH  # the recipe options
     if flags != set(options):
         raise SystemExit(f"{folder} holds a model trained by {meta['command']!r}, not with the options {options}")
-    on_gpu = not meta["machine"].startswith("CPU")
+    on_gpu = not trained_on_cpu(meta)
     batch = int(gpu[gpu.index("--batch-size") + 1]) if gpu else None
     if on_gpu != bool(gpu) or (gpu and meta["train"]["batch_size"] != batch):
         raise SystemExit(f"{folder} holds a model trained on {meta['machine']} with batch {meta['train']['batch_size']}: "

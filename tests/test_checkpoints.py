@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from diffusion_course import UNet, UNetConfig
-from diffusion_course.checkpoints import CheckpointError, checkpoint_info, load_checkpoint, read_manifest, save_checkpoint
+from diffusion_course.checkpoints import (CheckpointError, checkpoint_info, load_checkpoint, read_manifest, save_checkpoint,
+                                          trained_on_cpu)
 
 
 @pytest.fixture
@@ -91,3 +92,14 @@ def test_a_config_field_this_package_does_not_know_is_refused_clearly(tmp_path):
     save_checkpoint("new", UNet(cfg), "unet", {**cfg.to_dict(), "warp_drive": 9}, directory=tmp_path)
     with pytest.raises(CheckpointError, match="'new' has a config this package cannot build.*warp_drive"):
         load_checkpoint("new", directory=tmp_path)
+
+
+def test_the_recorded_machine_is_the_device_used_and_says_whether_minutes_compare():
+    from diffusion_course.recipes import machine
+
+    cpu = machine("cpu")  # even on a machine with a GPU: a --device cpu run trained on the CPU
+    assert cpu.startswith("CPU (") and f"torch {torch.__version__}" in cpu
+    assert trained_on_cpu({"machine": cpu})
+    assert not trained_on_cpu({"machine": "NVIDIA H200, torch 2.11.0+cu130, Python 3.12.3"})
+    assert not trained_on_cpu({})  # no record: nothing to compare
+    assert machine(torch.device("meta")).startswith("META, ")

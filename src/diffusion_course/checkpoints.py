@@ -100,6 +100,12 @@ def read_manifest(directory: Path = WEIGHTS_DIR) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def trained_on_cpu(meta: dict) -> bool:
+    """Whether a recipe's record (a checkpoint's `meta`) says it trained on a CPU (`recipes.machine` wrote its `machine`).
+    Minutes compare across runs only then: a GPU run's minutes depend on what else shared the GPU."""
+    return meta.get("machine", "").startswith("CPU")
+
+
 def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
     directory = Path(directory)
