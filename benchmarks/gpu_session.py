@@ -21,7 +21,6 @@ import json
 import re
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,13 +30,11 @@ from diffusion_course.checkpoints import checkpoint_info, load_checkpoint, load_
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE, UNCOND_UNET
-from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
+from diffusion_course.recipes_latent import FIRST_LATENT_UNET, LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
 
 from .record import median, record
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# The latent U-Net the first session timed (gpu_speed.json predates recording it): attention at 8×8, 4×4 and in the middle.
-FIRST_LATENT_UNET = replace(LATENT_UNET, attention_levels=(0, 1), mid_attention=True)
 
 
 def _train_step_seconds(model, batch_fn, schedule, device, amp: bool, runs: int, warm: int = 5,
@@ -136,7 +133,7 @@ def _pct(x: float) -> str:
 
 
 def _run_row(name: str, run: dict, where: str | None = None, cmd: str | None = None) -> str:
-    """A table row for a recipe's training record; `where` (default: GPU or CPU, from its command) fills the second
+    """A table row for a recipe's training record; `where` (default: CPU or GPU, from its recorded machine) fills the second
     column, `cmd` (default: its reproduce command, with the run folder the benchmarks expect) the third."""
     t, q = run["train"], run["quality"]
     where = where or ("CPU" if trained_on_cpu(run) else "GPU")
@@ -183,13 +180,15 @@ def write_section() -> None:
     up, uc = runs["uncond"]["gpu"]["quality"], runs["uncond"]["cpu"]["quality"]
     cpu_minutes = runs["uncond"]["cpu"]["seconds"] / 60
     ratios = [r[k] for r in speed["latent_vs_pixel"].values() for k in ("ratio_train", "ratio_sample")]
-    lvp_verdict = (f"The latent model's advantage on the 2-core CPU (BENCHMARKS \"Latent vs pixel diffusion\") mostly "
+    as_json = lambda cfg: json.loads(json.dumps(cfg.to_dict()))  # noqa: E731 (tuples become lists, as recorded)
+    timed = speed.get("latent_unet", as_json(FIRST_LATENT_UNET))  # the first session timed it but did not record it
+    which = ("latent model's", ' (BENCHMARKS "Latent vs pixel diffusion")') if timed == as_json(LATENT_UNET) else \
+        ("first latent U-Net's", "")
+    lvp_verdict = (f"The {which[0]} advantage on the 2-core CPU{which[1]} mostly "
                    f"disappears on this GPU (latent / pixel between {min(ratios):.2f}× and {max(ratios):.2f}×). A plausible "
                    "reading, not measured here: at these sizes the GPU is not limited by arithmetic, which is what the "
                    "latent model saves." if max(ratios) < 2 else
                    f"On this GPU latent / pixel lies between {min(ratios):.2f}× and {max(ratios):.2f}×.")
-    as_json = lambda cfg: json.loads(json.dumps(cfg.to_dict()))  # noqa: E731 (tuples become lists, as recorded)
-    timed = speed.get("latent_unet", as_json(FIRST_LATENT_UNET))  # the first session did not record it
     if timed != as_json(LATENT_UNET):
         lvp_verdict += (f" These times are for the latent U-Net shipped then (attention at levels {tuple(timed['attention_levels'])}, "
                         f"middle attention {timed['mid_attention']}); the one shipped now (attention at levels "
@@ -229,7 +228,8 @@ CPU row and its GPU row, so the differences are observations, not causes:
   {_pct(cls_c['accuracy']['shape'])} fine-tuned on the CPU, at FD {cls_g['fd_ratio']:.1f}× against {cls_c['fd_ratio']:.1f}×. This run
   {ships('class', 'class')}.
 - The latent runs: BENCHMARKS "Latent model: how its text encoder starts". The one with the pixel model's encoder
-  recipe {ships('latent_tokens', 'latent_unet')}."""
+  recipe {ships('latent_tokens', 'latent_unet')}. They trained the first latent U-Net on the first VAE's latents, with the
+  recipe's defaults of that time (on the CPU: 8,000 steps × 64); the same commands now train the current U-Net."""
     body += "\n\n" + _second_session(recorded["second_session"])
     record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body, date=speed["date"],
            where=f"{gpu} (recorded); this section written from benchmarks/results/gpu_*.json")
