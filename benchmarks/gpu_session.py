@@ -182,14 +182,14 @@ def write_section() -> None:
     ratios = [r[k] for r in speed["latent_vs_pixel"].values() for k in ("ratio_train", "ratio_sample")]
     as_json = lambda cfg: json.loads(json.dumps(cfg.to_dict()))  # noqa: E731 (tuples become lists, as recorded)
     timed = speed.get("latent_unet", as_json(FIRST_LATENT_UNET))  # the first session timed it but did not record it
-    which = ("latent model's", ' (BENCHMARKS "Latent vs pixel diffusion")') if timed == as_json(LATENT_UNET) else \
-        ("first latent U-Net's", "")
-    lvp_verdict = (f"The {which[0]} advantage on the 2-core CPU{which[1]} mostly "
+    current = timed == as_json(LATENT_UNET)
+    which, ref = ("latent model's", ' (BENCHMARKS "Latent vs pixel diffusion")') if current else ("first latent U-Net's", "")
+    lvp_verdict = (f"The {which} advantage on the 2-core CPU{ref} mostly "
                    f"disappears on this GPU (latent / pixel between {min(ratios):.2f}× and {max(ratios):.2f}×). A plausible "
                    "reading, not measured here: at these sizes the GPU is not limited by arithmetic, which is what the "
                    "latent model saves." if max(ratios) < 2 else
                    f"On this GPU latent / pixel lies between {min(ratios):.2f}× and {max(ratios):.2f}×.")
-    if timed != as_json(LATENT_UNET):
+    if not current:
         lvp_verdict += (f" These times are for the latent U-Net shipped then (attention at levels {tuple(timed['attention_levels'])}, "
                         f"middle attention {timed['mid_attention']}); the one shipped now (attention at levels "
                         f"{LATENT_UNET.attention_levels}, middle attention {LATENT_UNET.mid_attention}) has not been timed "

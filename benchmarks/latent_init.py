@@ -49,15 +49,15 @@ def main() -> None:
     for _, option, folder, _ in RUNS:
         p.add_argument(f"--{option}", dest=option.replace("-", "_"), type=Path, default=ROOT / "runs" / folder)
     args = p.parse_args()
-    missing = [str(getattr(args, o.replace("-", "_"))) for _, o, *_ in RUNS
-               if not (getattr(args, o.replace("-", "_")) / "latent_unet.safetensors").exists()]
+    folders = {option: getattr(args, option.replace("-", "_")) for _, option, *_ in RUNS}
+    missing = [str(folder) for folder in folders.values() if not (folder / "latent_unet.safetensors").exists()]
     if missing:  # the recipe has changed since (U-Net, VAE, defaults): training now would not reproduce these rows
         raise SystemExit(f"This benchmark reads its four recorded runs of the first latent U-Net on the first VAE, and "
                          f"{len(missing)} of their folders are missing ({', '.join(missing)}); the latent recipe has changed "
                          "since, so it cannot retrain them.")
     rows = []
     for label, option, _, options in RUNS:
-        model, meta, shipped = load(getattr(args, option.replace("-", "_")), options, FIRST_LATENT_UNET, recipe="latent",
+        model, meta, shipped = load(folders[option], options, FIRST_LATENT_UNET, recipe="latent",
                                     gpu=GPU_RUNS.get(option))
         context = context_sensitivity(model.conditioner)
         rows.append((label + (" (shipped)" if shipped else ""), meta, meta["quality"], options, context))

@@ -16,7 +16,7 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint, load_text_model, trained_on_cpu
+from diffusion_course.checkpoints import load_checkpoint, load_text_model, minutes_compare, trained_on_cpu
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
@@ -103,8 +103,7 @@ def main() -> None:
         q["latent"]["held_out_shape_and_colour"] / q["pixel"]["held_out_shape_and_colour"], "{:.1f}%")
     row("FD / floor, seen pairs (recorded, n = 500)", q["pixel"]["fd_ratio"], q["latent"]["fd_ratio"],
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
-    machines = {info["meta"]["machine"] for info in (pix_info, lat_info, vae_info)}
-    if len(machines) == 1 and all(trained_on_cpu(info["meta"]) for info in (pix_info, lat_info, vae_info)):
+    if minutes_compare(pix_info["meta"], lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])
     else:  # minutes on different machines, or on a GPU shared between runs, do not compare: each part with its machine

@@ -6,7 +6,7 @@ import torch
 
 from diffusion_course import UNet, UNetConfig
 from diffusion_course.checkpoints import (CheckpointError, checkpoint_info, load_checkpoint, read_manifest, save_checkpoint,
-                                          trained_on_cpu)
+                                          minutes_compare, trained_on_cpu)
 
 
 @pytest.fixture
@@ -102,4 +102,8 @@ def test_the_recorded_machine_is_the_device_used_and_says_whether_minutes_compar
     assert trained_on_cpu({"machine": cpu})
     assert not trained_on_cpu({"machine": "NVIDIA H200, torch 2.11.0+cu130, Python 3.12.3"})
     assert not trained_on_cpu({})  # no record: nothing to compare
+    gpu = {"machine": "NVIDIA H200, torch 2.11.0+cu130, Python 3.12.3"}
+    assert minutes_compare({"machine": cpu}, {"machine": cpu})
+    assert not minutes_compare({"machine": cpu}, {"machine": cpu.replace("CPU (", "CPU (9")})  # another CPU
+    assert not minutes_compare(gpu, gpu)  # a GPU's minutes depend on what shared it
     assert machine(torch.device("meta")).startswith("META, ")

@@ -106,6 +106,11 @@ def trained_on_cpu(meta: dict) -> bool:
     return meta.get("machine", "").startswith("CPU")
 
 
+def minutes_compare(*metas: dict) -> bool:
+    """Whether the recorded training minutes of these runs compare: all trained on the same CPU machine."""
+    return len({meta.get("machine") for meta in metas}) == 1 and all(trained_on_cpu(meta) for meta in metas)
+
+
 def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
     directory = Path(directory)
