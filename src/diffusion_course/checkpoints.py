@@ -55,6 +55,13 @@ def _extra_builders() -> dict[str, Callable[[dict], nn.Module]]:
         out["vae"] = lambda cfg: VAE(VAEConfig(**cfg))
     except ImportError:
         pass
+    try:
+        from .vae import VAEConfig
+        from .vae_decoder import VAEDecoder
+
+        out["vae_decoder"] = lambda cfg: VAEDecoder(VAEConfig(**cfg))
+    except ImportError:
+        pass
     return out
 
 

@@ -6,6 +6,7 @@
     python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
+    python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
@@ -21,7 +22,8 @@ The shipped class, text and VAE models were trained on a GPU with these recipes,
 time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; the class model also
 `--from-scratch`; each checkpoint's JSON records its `reproduce` command). Without those options the same command is the
 2-core CPU recipe (3,000 to 8,000 steps × 64; the VAE 2,000 × 64). The latent model ships from the CPU recipe itself
-(8,776 steps × 512, 53 minutes on 2 cores).
+(8,776 steps × 512, 53 minutes on 2 cores), and so does `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
+(4,000 steps × 128), which draws the same latent model's samples.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
 from .guidance import label_null
 from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, text_conditioner
-from .recipes_latent import train_latent, train_vae_recipe
+from .recipes_latent import train_latent, train_vae_decoder, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
 from .shapes import SHAPES, held_out_mask, make_shapes
@@ -151,7 +153,7 @@ class QualityLog:
 
 #: U-Nets, text encoders and the VAE are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
 #: rounds the trained weights to float16 precision before any quality measurement, so what is measured is what ships.
-STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16}
+STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16, "vae_decoder": torch.float16}
 
 
 def _start(options: RunOptions, net: torch.nn.Module) -> dict:
@@ -249,9 +251,9 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
-           "latent": train_latent}
+           "latent": train_latent, "vae_decoder": train_vae_decoder}
 KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder", "vae": "vae",
-         "latent_unet": "unet", "latent_text_encoder": "text_encoder"}
+         "latent_unet": "unet", "latent_text_encoder": "text_encoder", "vae_decoder": "vae_decoder"}
 
 
 def main(argv=None) -> None:
@@ -294,6 +296,8 @@ def main(argv=None) -> None:
                 "--pretrain-encoder")
     if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error("the evaluator recipe takes --steps only")
+    if args.recipe == "vae_decoder" and args.minutes is not None:
+        p.error("the vae_decoder recipe takes --steps, --batch-size and --sample-every (no time budget)")
     if args.recipe == "vae" and args.sample_every is not None:
         p.error("the vae recipe takes --steps, --batch-size and --minutes (it draws no samples while training)")
     if args.recipe == "evaluator":
