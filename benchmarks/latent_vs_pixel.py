@@ -105,7 +105,11 @@ def main() -> None:
         q["latent"]["held_out_shape_and_colour"] / q["pixel"]["held_out_shape_and_colour"], "{:.1f}%")
     row("FD / floor, seen pairs (recorded, n = 500)", q["pixel"]["fd_ratio"], q["latent"]["fd_ratio"],
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
+    decoder_note = ""
     if dec_meta:  # the same latent U-Net, its samples drawn by the fine-tuned decoder
+        decoder_note = (f" The fine-tuned decoder's rows: the same latent U-Net and captions, recorded by "
+                        f"`{dec_meta['command']}` (the decoder alone retrained, the encoder and so every latent "
+                        f"unchanged; sampling speed is the same network's).")
         ft = dec_meta["latent_model_quality"]
         seen = ("seen", q["pixel"]["accuracy"]["shape_and_colour"], ft["accuracy"]["shape_and_colour"])
         held = ("held-out", q["pixel"]["held_out_shape_and_colour"], ft["held_out_shape_and_colour"])
@@ -123,11 +127,6 @@ def main() -> None:
                      f"{minutes['pixel']:.1f} ({where(pix_info)}) | {vae_info['meta']['seconds'] / 60:.1f} (VAE, "
                      f"{where(vae_info)}) + {lat_info['meta']['encode_seconds'] / 60:.1f} (encoding the data) + "
                      f"{lat_info['meta']['seconds'] / 60:.1f} (U-Net, {where(lat_info)}) | — |")
-    decoder_note = ""
-    if dec_meta:
-        decoder_note = (f" The fine-tuned decoder's rows: the same latent U-Net and captions, recorded by "
-                        f"`{dec_meta['command']}` (the decoder alone retrained, the encoder and so every latent "
-                        f"unchanged; sampling speed is the same network's).")
     frozen = " and ".join(k for k, info in (("pixel", pix_info), ("latent", lat_info))
                           if encoder_was_frozen(info["meta"]))
     body = (f"Speed measured in this run (batch {BATCH}; training: medians of {2 * (TRAIN_RUNS // 2 + 1)} steps, the two "

@@ -242,18 +242,15 @@ LATENT_BAR = 0.95  # issue 6: at the best guidance scale, ≥ 95% of seen-pair s
 def latent_sampler():
     """(captions → latents from the shipped latent model at its recipe's guidance scale, sampling seed 2024, not yet
     decoded, so that both decoders can draw the same latents; its info). Remembers the last call."""
-    from diffusion_course.recipes_latent import LATENT_GUIDANCE, LATENT_SCHEDULE, LATENT_UNET
+    from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
 
     model, info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
-    tokenize, shape, last = model.conditioner.tokenize, dc.LatentAdapter(load_checkpoint("vae")[0]).latent_shape(), {}
+    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(load_checkpoint("vae")[0]), {}
 
     def sample(prompts):
         if last.get("prompts") != prompts:
-            last.update(prompts=prompts, latents=generate(
-                model, dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), len(prompts), seed=2024, device=torch.device("cpu"),
-                prediction=info["meta"]["prediction"], cond=tokenize(prompts, "cpu"), guidance=LATENT_GUIDANCE,
-                null_cond=lambda b, dev: tokenize([""] * b, dev), shape=shape, clip=None,
-                decode=lambda z: z))  # latents as they are: without `decode`, generate clamps to [-1, 1]
+            last.update(prompts=prompts, latents=sample_latent_model(model, schedule, adapter, prompts,
+                                                                     torch.device("cpu"), seed=2024, decode=False))
         return last["latents"]
 
     return sample, info

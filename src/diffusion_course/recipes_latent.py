@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import torch
 
-from .checkpoints import load_checkpoint, round_to_float16
+from .checkpoints import load_checkpoint, load_text_model, round_to_float16
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
 from .generation import generate
 from .latent import LatentAdapter, compute_scaling_factor, encode_latents, with_scaling_factor
@@ -143,12 +143,23 @@ class LatentQualityLog:
         self.eval_seconds += time.perf_counter() - t0
 
 
-def sample_latent_model(model, schedule, adapter, prompts, device, guidance: float = LATENT_GUIDANCE, seed: int = 1234):
-    """Images for `prompts` from a text-conditional latent model: guided sampling in latent space, then the decoder."""
+def sample_latent_model(model, schedule, adapter, prompts, device, guidance: float = LATENT_GUIDANCE, seed: int = 1234,
+                        decode: bool = True):
+    """Images for `prompts` from a text-conditional latent model: guided sampling in latent space, then the decoder
+    (decode=False: the final latents themselves, e.g. to draw the same latents with two decoders)."""
     null = lambda b, dev: model.conditioner.tokenize([""] * b, dev)  # noqa: E731
     return generate(model, schedule, len(prompts), seed=seed, device=device, prediction=LATENT_TRAIN.prediction,
                     cond=model.conditioner.tokenize(prompts, device="cpu"), guidance=guidance, null_cond=null,
-                    shape=adapter.latent_shape(), clip=None, decode=adapter.to_image)
+                    shape=adapter.latent_shape(), clip=None,
+                    decode=adapter.to_image if decode else lambda z: z)  # None would clamp latents to [-1, 1]
+
+
+def latent_quality(model, schedule, adapter, device) -> dict:
+    """The latent recipe's quality record: `model` sampled on the 500 + 500 test captions of the pixel text recipe
+    (`caption_quality`), decoded by `adapter`, at LATENT_GUIDANCE."""
+    evaluator = load_checkpoint("evaluator", device=device)[0]
+    reports = caption_quality(lambda prompts: sample_latent_model(model, schedule, adapter, prompts, device), evaluator)
+    return caption_quality_record(reports, LATENT_GUIDANCE)
 
 
 def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
@@ -173,16 +184,14 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     cfg = replace(cfg, steps=result.steps)  # what a time budget chose
     seconds = time.perf_counter() - t0 - (log.eval_seconds if log else 0.0)
     ema = round_to_float16(result.ema)  # measured as shipped (float16 storage)
-    evaluator = load_checkpoint("evaluator", device=device)[0]
-    # the same 500 + 500 test captions as the pixel text recipe
-    reports = caption_quality(lambda prompts: sample_latent_model(ema, schedule, adapter, prompts, device), evaluator)
+    quality = latent_quality(ema, schedule, adapter, device)
     print(result.summary())
     meta = {"train": cfg.to_dict(), "schedule": list(LATENT_SCHEDULE), "train_images": TRAIN_IMAGES,
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
             "vae": "vae", "stored_as": "float16", **encoder_start,
-            "quality": caption_quality_record(reports, LATENT_GUIDANCE)}
+            "quality": quality}
     if log:
         meta["quality_during_training"] = log.rows
     return {"latent_unet": ema.net, "latent_text_encoder": ema.conditioner.encoder}, meta
@@ -216,21 +225,14 @@ def train_vae_decoder(device, options: RunOptions = RunOptions(), seed: int = 0)
     round_to_float16(vae)  # shipped in float16: measure what ships
     report = reconstruction_report(vae, device=device)
     print(f"decoder fine-tuned: {report}")
+    decoder = decoder_of(vae)
+    latent_model, _ = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET, device=device)
     meta = {"init_from": "vae", "trained": "decoder and post_quant_conv; encoder and quant_conv frozen",
             "train": {"steps": steps, "batch_size": batch, "lr": DECODER_LR, "warmup": warmup, "seed": seed},
             "seconds": round(seconds, 1), "images_per_second": round(steps * batch / seconds, 1),
-            "parameters": count_parameters(decoder_of(vae)), "final_reconstruction_mse": sum(losses[-100:]) / len(losses[-100:]),
+            "parameters": count_parameters(decoder), "final_reconstruction_mse": sum(losses[-100:]) / len(losses[-100:]),
             "reconstruction": report, "reconstruction_during_training": curve, "stored_as": "float16",
-            "latent_model_quality": latent_model_quality(vae, device)}
-    return {"vae_decoder": decoder_of(vae)}, meta
-
-
-def latent_model_quality(vae: VAE, device) -> dict:
-    """The shipped latent model (U-Net and text encoder) sampled as its recipe judges it, decoded by `vae`."""
-    from .checkpoints import load_text_model
-
-    model, _ = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET, device=device)
-    schedule, adapter = NoiseSchedule.from_kind(*LATENT_SCHEDULE), LatentAdapter(vae)
-    evaluator = load_checkpoint("evaluator", device=device)[0]
-    reports = caption_quality(lambda prompts: sample_latent_model(model, schedule, adapter, prompts, device), evaluator)
-    return caption_quality_record(reports, LATENT_GUIDANCE)
+            # the shipped latent model, judged as its recipe judges it, its samples drawn by this decoder
+            "latent_model_quality": latent_quality(latent_model, NoiseSchedule.from_kind(*LATENT_SCHEDULE),
+                                                   LatentAdapter(vae), device)}
+    return {"vae_decoder": decoder}, meta
