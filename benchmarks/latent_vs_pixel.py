@@ -21,7 +21,8 @@ from diffusion_course.checkpoints import (checkpoint_info, load_checkpoint, load
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
+from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, decoder_record_is_current, latent_quality,
+                                             sample_latent_model)
 
 from .record import median, record
 
@@ -107,16 +108,22 @@ def main() -> None:
         q["latent"]["fd_ratio"] / q["pixel"]["fd_ratio"])
     decoder_note = ""
     if dec_meta:  # the same latent U-Net, its samples drawn by the fine-tuned decoder
-        decoder_note = (f" The fine-tuned decoder's rows: the same latent U-Net and captions, recorded by "
-                        f"`{dec_meta['command']}` (the decoder alone retrained, the encoder and so every latent "
-                        f"unchanged; sampling speed is the same network's).")
-        ft = dec_meta["latent_model_quality"]
+        if decoder_record_is_current(dec_meta):
+            ft, how, source = dec_meta["latent_model_quality"], "recorded", f"recorded by `{dec_meta['command']}`"
+        else:  # the decoder recipe measured an earlier latent U-Net: measure the shipped one now, the same way
+            vae_ft = dc.with_decoder(load_checkpoint("vae")[0], load_checkpoint("vae_decoder")[0])
+            ft = latent_quality(latent, latent_schedule, dc.LatentAdapter(vae_ft), torch.device("cpu"))
+            how, source = "measured", ("measured in this run as the latent recipe measures (the decoder's own record "
+                                       "was taken with an earlier latent U-Net)")
+        decoder_note = (f" The fine-tuned decoder's rows: the same latent U-Net and captions, {source} (the decoder "
+                        f"alone retrained, the encoder and so every latent unchanged; sampling speed is the same "
+                        f"network's).")
         seen = ("seen", q["pixel"]["accuracy"]["shape_and_colour"], ft["accuracy"]["shape_and_colour"])
         held = ("held-out", q["pixel"]["held_out_shape_and_colour"], ft["held_out_shape_and_colour"])
         for label, pix, lat in (seen, held):
-            row(f"shape + colour, {label} pairs, latent samples drawn by the fine-tuned decoder `vae_decoder` (recorded, "
+            row(f"shape + colour, {label} pairs, latent samples drawn by the fine-tuned decoder `vae_decoder` ({how}, "
                 "n = 500)", 100 * pix, 100 * lat, lat / pix, "{:.1f}%")
-        row("FD / floor, seen pairs, fine-tuned decoder (recorded, n = 500)", q["pixel"]["fd_ratio"], ft["fd_ratio"],
+        row(f"FD / floor, seen pairs, fine-tuned decoder ({how}, n = 500)", q["pixel"]["fd_ratio"], ft["fd_ratio"],
             ft["fd_ratio"] / q["pixel"]["fd_ratio"])
     if minutes_compare(pix_info["meta"], lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],

@@ -106,3 +106,17 @@ def test_the_recipe_takes_no_time_budget(capsys):
     with pytest.raises(SystemExit):
         train_main(["vae_decoder", "--minutes", "1"])
     assert "no time budget" in capsys.readouterr().err
+
+
+def test_a_decoder_record_is_current_only_for_the_latent_unet_it_measured():
+    """The decoder recipe's record of the latent model's samples names that U-Net's weights; after the U-Net is retrained
+    (another sha256), or for records that name none, the record is no longer the shipped model's."""
+    from diffusion_course.checkpoints import read_manifest
+    from diffusion_course.recipes_latent import decoder_record_is_current
+
+    shipped = read_manifest().get("latent_unet", {}).get("sha256")
+    if shipped is None:
+        pytest.skip("no latent U-Net shipped")
+    assert decoder_record_is_current({"latent_model_sha256": shipped})
+    assert not decoder_record_is_current({"latent_model_sha256": "0" * 64})
+    assert not decoder_record_is_current({})

@@ -22,7 +22,7 @@ The shipped class, text and VAE models were trained on a GPU with these recipes,
 time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; the class model also
 `--from-scratch`; each checkpoint's JSON records its `reproduce` command). Without those options the same command is the
 2-core CPU recipe (3,000 to 8,000 steps × 64; the VAE 2,000 × 64). The latent model ships from the CPU recipe itself
-(8,776 steps × 512, 53 minutes on 2 cores), and so does `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
+(13,164 steps × 512, 71 minutes on 2 cores), and so does `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
 (4,000 steps × 128), which draws the same latent model's samples.
 """
 from __future__ import annotations
