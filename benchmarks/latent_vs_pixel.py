@@ -6,7 +6,9 @@ Speed is measured here, in one run, alternating the two models so machine noise 
 images/s (forward + backward + AdamW step, batch 64, medians of 8; the text encoder frozen where its recipe froze it) and sampling images/s (64 captions, DPM-Solver++(2M),
 20 trailing steps, classifier-free guidance w = 3, the VAE decode included for the latent model; medians of 5). Quality
 and training minutes are the ones the two recipes recorded in their checkpoints' JSON (500 seen-pair and 500
-held-out-pair test captions each, w = 3). Writes "Latent vs pixel diffusion" in BENCHMARKS.md.
+held-out-pair test captions each, w = 3). The rows for the fine-tuned decoder `vae_decoder` come from its recipe's
+record while that record is of the shipped latent U-Net, and are measured here the same way otherwise. Writes "Latent
+vs pixel diffusion" in BENCHMARKS.md.
 """
 from __future__ import annotations
 
