@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import diffusion_course as dc
+from diffusion_course.generation import generate
 from diffusion_course.guidance import ClassifierFreeGuidance, cat_cond, label_null
 
 MEANS = torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
@@ -75,3 +76,37 @@ def test_cat_cond_handles_labels_dicts_and_refuses_mixtures():
         cat_cond(torch.tensor([1]), {"context": torch.zeros(1, 3, 4)})
     with pytest.raises(ValueError, match="scale"):
         ClassifierFreeGuidance(cond_denoiser, -1.0, label_null(3))
+
+
+def test_guidance_interval_guides_inside_and_uses_the_conditional_model_outside():
+    """Guidance in a limited interval (σ_lo, σ_hi]: plain guidance inside, the conditional denoiser alone outside,
+    decided per sample when each sample has its own σ."""
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 3
+    c = torch.tensor([0, 1, 2, 0, 1, 2])
+    limited = ClassifierFreeGuidance(cond_denoiser, 4.0, label_null(3), interval=(0.5, 2.0))
+    torch.testing.assert_close(limited(x, 1.0, c), _guided(4.0)(x, 1.0, c))  # inside
+    torch.testing.assert_close(limited(x, 2.0, c), _guided(4.0)(x, 2.0, c))  # the upper end belongs to it
+    for outside in (0.5, 3.0):  # the lower end does not
+        torch.testing.assert_close(limited(x, outside, c), cond_denoiser(x, outside, c))
+    sigma = torch.tensor([0.2, 1.0, 3.0, 1.5, 0.5, 2.0], dtype=torch.float64)
+    inside = (sigma > 0.5) & (sigma <= 2.0)
+    expected = torch.where(inside[:, None], _guided(4.0)(x, sigma, c), cond_denoiser(x, sigma, c))
+    torch.testing.assert_close(limited(x, sigma, c), expected)
+    for bad in ((2.0, 1.0), (-1.0, 1.0), (1.0,)):
+        with pytest.raises(ValueError, match="interval"):
+            ClassifierFreeGuidance(cond_denoiser, 4.0, label_null(3), interval=bad)
+
+
+def test_generate_with_an_interval_covering_every_step_is_plain_guidance():
+    torch.manual_seed(0)
+    net = dc.UNet(dc.UNetConfig(in_channels=3, out_channels=3, image_size=8, channels=(8, 16), attention_levels=(),
+                                mid_attention=False, num_classes=3, groups=4)).eval()
+    with torch.no_grad():  # random weights everywhere (the output layer starts at zero: labels would not matter)
+        for p in net.parameters():
+            p.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(p.numel()))
+    sched = dc.NoiseSchedule.cosine(1000)
+    kw = dict(seed=0, prediction="eps", cond=torch.tensor([0, 1]), guidance=3.0, null_cond=label_null(3), steps=4,
+              shape=(3, 8, 8))
+    plain = generate(net, sched, 2, **kw)
+    torch.testing.assert_close(generate(net, sched, 2, guidance_interval=(0.0, float("inf")), **kw), plain)
+    assert not torch.allclose(generate(net, sched, 2, guidance_interval=(1e-3, 1e-2), **kw), plain)

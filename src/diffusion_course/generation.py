@@ -33,7 +33,8 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
              guidance: float | None = None, null_cond: Callable | None = None, negative=None,
              sampler: str = EVAL_SAMPLER, steps: int = EVAL_STEPS, spacing: str = EVAL_SPACING,
              shape: tuple[int, ...] = (3, 32, 32), clip: float | None = 1.0, batch: int = 250,
-             decode: Callable | None = None, **options) -> Tensor:
+             decode: Callable | None = None, guidance_interval: tuple[float, float] | None = None,
+             **options) -> Tensor:
     """n samples in batches, returned on the CPU.
 
     prediction: what `net` predicts ('eps', 'x0' or 'v'; a checkpoint's JSON records it under meta.train).
@@ -44,6 +45,8 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
     guidance: classifier-free guidance scale w (needs `null_cond(batch_size, device)`); None = no guidance.
     negative: per-sample negative conditions (same layout as cond) replacing the null one.
     decode: maps final samples to images (latent models); pixel models leave it None and are clamped to [-1, 1].
+    guidance_interval: (σ_lo, σ_hi): guide only at σ_lo < σ ≤ σ_hi (`ClassifierFreeGuidance`'s interval); None: at
+    every step.
     """
     if cond is not None and _size(cond) != n:
         raise ValueError(f"cond must have n={n} rows, got {_size(cond)}")
@@ -59,7 +62,8 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
         if guidance is not None:
             if null_cond is None:
                 raise ValueError("guidance needs null_cond(batch_size, device), the condition meaning 'nothing'")
-            denoiser = ClassifierFreeGuidance(base, guidance, null_cond, negative=_slice(negative, i, j, device), clip=clip)
+            denoiser = ClassifierFreeGuidance(base, guidance, null_cond, negative=_slice(negative, i, j, device),
+                                              clip=clip, interval=guidance_interval)
         x = noise[i:j].to(device)
         x = sample(sampler, denoiser, x, sigmas, cond=_slice(cond, i, j, device), generator=g, **options)
         out.append((decode(x) if decode is not None else x.clamp(-1, 1)).cpu())

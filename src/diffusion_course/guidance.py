@@ -37,18 +37,33 @@ class ClassifierFreeGuidance:
     null_cond: callable(batch_size, device) → the "no condition" for a batch (label id or empty prompt).
     negative: optional fixed negative condition (same batch size as the samples) used instead of ∅.
     clip: clamp the combined x̂₀ to [-clip, clip] (pixels) or None (latents).
+    interval: (σ_lo, σ_hi): guide only at noise levels σ_lo < σ ≤ σ_hi and use the conditional denoiser alone
+        (w = 1) elsewhere — guidance in a limited interval (Kynkäänniemi et al. 2024). None: guide at every step.
     """
 
-    def __init__(self, denoiser: Callable, scale: float, null_cond: Callable, negative=None, clip: float | None = None):
+    def __init__(self, denoiser: Callable, scale: float, null_cond: Callable, negative=None, clip: float | None = None,
+                 interval: tuple[float, float] | None = None):
         if scale < 0:
             raise ValueError(f"guidance scale must be >= 0, got {scale}")
+        if interval is not None and not (len(interval) == 2 and 0 <= interval[0] < interval[1]):
+            raise ValueError(f"interval must be (σ_lo, σ_hi) with 0 <= σ_lo < σ_hi, got {interval}")
         self.denoiser, self.scale, self.null_cond, self.negative, self.clip = denoiser, scale, null_cond, negative, clip
+        self.interval = interval
+
+    def _inside(self, sigma) -> Tensor | bool:
+        """Whether σ (a number, or one per sample) lies in the guidance interval."""
+        if self.interval is None:
+            return True
+        sig = torch.as_tensor(sigma, dtype=torch.float64)
+        inside = (sig > self.interval[0]) & (sig <= self.interval[1])
+        return bool(inside) if inside.ndim == 0 else inside
 
     def __call__(self, x: Tensor, sigma, cond=None) -> Tensor:
         uncond = self.negative if self.negative is not None else self.null_cond(x.shape[0], x.device)
-        if cond is None or self.scale == 0:  # nothing to guide towards: the unconditional (or negative) model
+        inside = self._inside(sigma)
+        if cond is None or (self.scale == 0 and inside is True):  # the unconditional (or negative) model alone
             out = self.denoiser(x, sigma, uncond)
-        elif self.scale == 1 and self.negative is None:
+        elif inside is False or self.scale == 1 and self.negative is None:  # no guidance at this σ: one call
             out = self.denoiser(x, sigma, cond)
         else:
             sig = torch.as_tensor(sigma, dtype=torch.float64)
@@ -56,6 +71,8 @@ class ClassifierFreeGuidance:
             both = self.denoiser(torch.cat([x, x]), sig, cat_cond(cond, uncond))  # one batched call
             d_cond, d_uncond = both.chunk(2)
             out = d_uncond + self.scale * (d_cond - d_uncond)
+            if inside is not True:  # one σ per sample, some outside the interval: those keep the conditional denoiser
+                out = torch.where(inside.to(out.device).view(-1, *[1] * (out.ndim - 1)), out, d_cond)
         return out.clamp(-self.clip, self.clip) if self.clip is not None else out
 
 
