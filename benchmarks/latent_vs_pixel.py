@@ -113,7 +113,7 @@ def main() -> None:
         if decoder_record_is_current(dec_meta):
             ft, how, source = dec_meta["latent_model_quality"], "recorded", f"recorded by `{dec_meta['command']}`"
         else:  # the decoder recipe measured an earlier latent U-Net: measure the shipped one now, the same way
-            vae_ft = dc.with_decoder(load_checkpoint("vae")[0], load_checkpoint("vae_decoder")[0])
+            vae_ft = dc.with_decoder(adapter.vae, load_checkpoint("vae_decoder")[0])
             ft = latent_quality(latent, latent_schedule, dc.LatentAdapter(vae_ft), torch.device("cpu"))
             how, source = "measured", ("measured in this run as the latent recipe measures (the decoder's own record "
                                        "was taken with an earlier latent U-Net)")

@@ -17,7 +17,7 @@ from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_chec
 from diffusion_course.evaluation import attribute_accuracy, evaluate_samples, joint_accuracy
 from diffusion_course.generation import generate
 from diffusion_course.recipes import RECIPES, UNCOND_SCHEDULE, UNCOND_UNET
-from diffusion_course.recipes_latent import LATENT_TRAIN
+from diffusion_course.recipes_latent import LATENT_TRAIN, decoder_record_is_current
 
 MANIFEST = read_manifest()
 SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
@@ -248,13 +248,19 @@ LATENT_BAR = 0.95  # issue 6: at the best guidance scale, ≥ 95% of seen-pair s
 
 
 @pytest.fixture(scope="module")
-def latent_sampler():
+def shipped_vae():
+    """The shipped VAE, loaded once for the latent tests (LatentAdapter and with_decoder leave it unchanged)."""
+    return load_checkpoint("vae")[0]
+
+
+@pytest.fixture(scope="module")
+def latent_sampler(shipped_vae):
     """(captions → latents from the shipped latent model at its recipe's guidance scale, sampling seed 2024, not yet
     decoded, so that both decoders can draw the same latents; its info). Remembers the last call."""
     from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
 
     model, info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
-    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(load_checkpoint("vae")[0]), {}
+    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(shipped_vae), {}
 
     def sample(prompts):
         if last.get("prompts") != prompts:
@@ -266,10 +272,10 @@ def latent_sampler():
 
 
 @pytest.fixture(scope="module")
-def latent_adherence(evaluator, latent_sampler):
+def latent_adherence(evaluator, latent_sampler, shipped_vae):
     """The latent model at its recipe's guidance scale, decoded by the shipped VAE, judged by `_caption_adherence`."""
     sample, info = latent_sampler
-    adapter = dc.LatentAdapter(load_checkpoint("vae")[0])
+    adapter = dc.LatentAdapter(shipped_vae)
     return _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator, info)
 
 
@@ -293,30 +299,29 @@ def test_latent_model_meets_the_issue_bar(latent_adherence):
 def test_latent_model_adherence_stays_near_the_pixel_models(latent_adherence, text_adherence):
     """Issue 6 asks for adherence within 20% of the pixel model (≥ 0.8×). On these 300 captions the shipped pair scored
     81.3% against 75.0% (1.08×; these fixtures, 2026-11-29); the recipes recorded 85.2% against 75.2% on 500 others (1.13×).
-    Earlier latent models: 1.05× (the same U-Net after 8,776 steps), 0.88× (after 4,388 steps), 0.76× (attention at 8×8 too, 2,194 steps on a GPU)
-    and 0.50× (on the first, CPU-trained VAE)."""
+    Earlier latent models: 1.05× (the same U-Net after 8,776 steps), 0.88× (after 4,388 steps), 0.76× (attention at 8×8
+    too, 2,194 steps on a GPU) and 0.50× (on the first, CPU-trained VAE)."""
     assert latent_adherence["both"] >= 0.8 * text_adherence["both"], (latent_adherence, text_adherence)
 
 
 @pytest.fixture(scope="module")
-def fine_tuned_vae():
-    """(the shipped VAE decoding with the shipped fine-tuned decoder, the decoder's info); its config must be the VAE's."""
-    vae = load_checkpoint("vae")[0]
-    decoder, info = load_checkpoint("vae_decoder", expect=vae.config)
-    return dc.with_decoder(vae, decoder), info
+def fine_tuned_vae(shipped_vae):
+    """(the shipped VAE decoding with the shipped fine-tuned decoder, the decoder's info); its config must be the
+    VAE's."""
+    decoder, info = load_checkpoint("vae_decoder", expect=shipped_vae.config)
+    return dc.with_decoder(shipped_vae, decoder), info
 
 
 @pytest.mark.skipif("vae_decoder" not in MANIFEST, reason="the fine-tuned decoder is not shipped yet")
-def test_fine_tuned_decoder_keeps_the_latents_and_reconstructs_better(evaluator, fine_tuned_vae):
+def test_fine_tuned_decoder_keeps_the_latents_and_reconstructs_better(evaluator, fine_tuned_vae, shipped_vae):
     """On 500 fresh test images, decoding the shipped VAE's latents: PSNR above the shipped decoder's (a decoder trained
     on another encoder's latents would fall far below it) and shape at least the recorded accuracy minus 6 points (500
     images: SE ≤ 2.3 points)."""
     from diffusion_course.recipes_latent import psnr
 
     vae_ft, info = fine_tuned_vae
-    vae = load_checkpoint("vae")[0]
     test = dc.make_shapes(500, split="test", seed=13)
-    old, new = dc.LatentAdapter(vae), dc.LatentAdapter(vae_ft)
+    old, new = dc.LatentAdapter(shipped_vae), dc.LatentAdapter(vae_ft)
     with torch.no_grad():
         z = old.to_latent(test.images)
         recon_old, recon_new = old.to_image(z), new.to_image(z)
@@ -328,17 +333,16 @@ def test_fine_tuned_decoder_keeps_the_latents_and_reconstructs_better(evaluator,
 
 @pytest.mark.skipif(not {"vae_decoder", "latent_unet"} <= set(MANIFEST), reason="the fine-tuned decoder is not shipped yet")
 def test_latent_model_under_the_fine_tuned_decoder(evaluator, latent_sampler, fine_tuned_vae, latent_adherence):
-    """The same latents as `latent_adherence`, drawn by the fine-tuned decoder: as good as recorded, within sampling noise
-    (the decoder recipe's record if it measured the shipped U-Net, else the U-Net's own record, 85.2% on 500 other captions
-    with the shipped decoder), and not worse than the shipped decoder on these very latents (87.0% against 81.3% on these
-    300; this fixture, 2026-11-29)."""
+    """The same latents as `latent_adherence`, drawn by the fine-tuned decoder: as good as recorded, within sampling
+    noise (the decoder recipe's record if it measured the shipped U-Net, else the U-Net's own record, 85.2% on 500
+    other captions with the shipped decoder), and not worse than the shipped decoder on these very latents (87.0%
+    against 81.3% on these 300; this fixture, 2026-11-29)."""
     sample, latent_info = latent_sampler
     vae_ft, info = fine_tuned_vae
     adapter = dc.LatentAdapter(vae_ft)
-    from diffusion_course.recipes_latent import decoder_record_is_current
-
     # the decoder recipe's record holds for the latent U-Net it measured; after that U-Net's retraining, its own record
-    record = info["meta"]["latent_model_quality"] if decoder_record_is_current(info["meta"]) else latent_info["meta"]["quality"]
+    current = decoder_record_is_current(info["meta"])
+    record = info["meta"]["latent_model_quality"] if current else latent_info["meta"]["quality"]
     adherence = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
                                    {"meta": {"quality": record}})
     assert adherence["both"] >= adherence["recorded"] - 0.08, (adherence, latent_adherence)

@@ -63,7 +63,7 @@ class ClassifierFreeGuidance:
         inside = self._inside(sigma)
         if cond is None or (self.scale == 0 and inside is True):  # the unconditional (or negative) model alone
             out = self.denoiser(x, sigma, uncond)
-        elif inside is False or self.scale == 1 and self.negative is None:  # no guidance at this σ: one call
+        elif inside is False or (self.scale == 1 and self.negative is None):  # no guidance at this σ: one call
             out = self.denoiser(x, sigma, cond)
         else:
             sig = torch.as_tensor(sigma, dtype=torch.float64)
