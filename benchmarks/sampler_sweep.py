@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
+from diffusion_course.checkpoints import load_checkpoint, read_manifest
 from diffusion_course.evaluation import evaluate_samples
 from diffusion_course.recipes import UNCOND_SCHEDULE
 
@@ -63,7 +63,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="only NFE ≤ 20 (a smoke run)")
     args = p.parse_args()
-    model, _ = load_checkpoint("uncond")
+    model, info = load_checkpoint("uncond")
     evaluator, _ = load_checkpoint("evaluator")
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     rows = []
@@ -78,7 +78,11 @@ def main() -> None:
                              precision=rep.precision, recall=rep.recall, seconds_per_image=per_image))
             print(f"{label:15} {spacing:8} NFE {nfe:5d}: {rep}  {per_image * 1e3:.1f} ms/image", flush=True)
     RESULTS.parent.mkdir(exist_ok=True)
+    cfg, meta = info["config"], info["meta"]
+    described = (f"uncond: U-Net {tuple(cfg['channels'])}, patch {cfg['patch_size']}, {meta['train']['steps']} steps, FD "
+                 f"{meta['quality']['fd_ratio']:.1f}× floor at n = 1,000")
     RESULTS.write_text(json.dumps({"n": args.n, "machine": machine(), "command": f"python -m benchmarks.sampler_sweep --n {args.n}",
+                                   "model": described, "model_sha256": read_manifest()["uncond"]["sha256"],
                                    "rows": rows}, indent=1) + "\n")
     lines = ["| sampler | spacing | steps | NFE | FD / floor | recognised | precision | recall | ms / image |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -86,7 +90,7 @@ def main() -> None:
               f"{r['precision']:.2f} | {r['recall']:.2f} | {r['seconds_per_image'] * 1e3:.1f} |" for r in rows]
     record("sampler_sweep", "Samplers: quality against network evaluations",
            f"python -m benchmarks.sampler_sweep --n {args.n}",
-           f"{args.n} samples per row from the shipped `uncond` model, same initial noise for every row; FD floor at "
+           f"{args.n} samples per row from the shipped `uncond` model ({described}), same initial noise for every row; FD floor at "
            f"n={args.n} is {rows[0]['fd_floor']:.2f}. Samplers: `dc.sample` with v-prediction converted to x̂₀ (clipped to "
            f"[-1, 1]); NFE is counted by the sampler (Heun's first trailing step, σ ≈ 2·10⁴ → ~3, is a single Euler "
            f"evaluation under its `max_ratio` guard; \"heun, no guard\" is diffusers' Heun). ms / image: wall-clock "

@@ -7,7 +7,9 @@ captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP)
                                    [--pretrained-joint DIR] [--tokens DIR] [--gpu DIR]
 
 Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
-(about 40-50 minutes each on a 2-core CPU) with the command in the table. Defaults: runs/text_finetuned,
+(about 40-50 minutes each on a 2-core CPU) with the command in the table. The fine-tuned run started from the earlier,
+patched `uncond` (the text U-Net's own design); the shipped `uncond` is now a narrower unpatched U-Net, so that run can no
+longer be trained afresh (the recipe stops and says so) and needs its recorded DIR. Defaults: runs/text_finetuned,
 runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint,
 runs/text_tokens, runs/gpu_text (a GPU run: the options in `GPU_RUNS`; refused without a CUDA GPU); the table marks
 the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what

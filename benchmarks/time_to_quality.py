@@ -40,14 +40,20 @@ def main() -> None:
     lines = [f"| step | training minutes | FD / floor | {heading} | precision | recall |", "|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['step']} | {r['train_minutes']:.1f} | {r['fd_ratio']:.2f} | {r[key]:.1%} | "
               f"{r['precision']:.2f} | {r['recall']:.2f} |" for r in rows]
-    q = meta["quality"]
+    q, minutes = meta["quality"], meta["seconds"] / 60
+    if rows[-1]["step"] < meta["train"]["steps"]:  # the finished model, judged by the recipe on the same 1,000 seeds
+        lines.append(f"| {meta['train']['steps']} (end) | {minutes:.1f} | {q['fd_ratio']:.2f} | {q['recognised']:.1%} | "
+                     f"{q['precision']:.2f} | {q['recall']:.2f} |")
+        if met is None and q["fd_ratio"] <= BAR_FD_RATIO and q["recognised"] >= BAR_RECOGNISED:
+            met = {"train_minutes": minutes, "step": meta["train"]["steps"]}
     final = (f"The finished model (after the learning-rate decay, {meta['train']['steps']} steps, "
-             f"{meta['seconds'] / 60:.0f} training minutes): FD {q['fd_ratio']:.2f}× floor, recognised "
+             f"{minutes:.0f} training minutes): FD {q['fd_ratio']:.2f}× floor, recognised "
              f"{q['recognised']:.1%}, precision {q['precision']:.2f}, recall {q['recall']:.2f}.")
     verdict = (f"**Bar first met after {met['train_minutes']:.0f} training minutes (step {met['step']}).**" if met else
-               f"**Bar not met within {rows[-1]['train_minutes']:.0f} training minutes.** {final}")
+               f"**Bar not met within {max(rows[-1]['train_minutes'], minutes):.0f} training minutes.** {final}")
     body = (f"{verdict} Goal: under 20 minutes. The bar: FD ≤ {BAR_FD_RATIO:g}× floor and ≥ {BAR_RECOGNISED:.0%} "
-            f"recognised, 1,000 samples, DPM-Solver++(2M) 20 steps. Recipe: `{meta['command']}` on {meta['machine']}, "
+            f"recognised, 1,000 samples, DPM-Solver++(2M) 20 steps. Recipe: `{meta.get('reproduce', meta['command'])}` on "
+            f"{meta['machine']}, "
             f"{meta['images_per_second']:.0f} training images/s; evaluation time is not counted.\n\n"
             f"What dominates: the U-Net's forward and backward passes — every training step is one of each on "
             f"{meta['train']['batch_size']} images, and at this throughput the CPU sees "

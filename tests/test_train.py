@@ -207,3 +207,19 @@ def test_the_text_recipe_passes_token_targets_to_the_encoder_pretraining(monkeyp
     assert start["text_encoder_pretraining"]["token_targets"] is True and "token" in start["text_encoder_pretraining"]["accuracy"]
     with pytest.raises(ValueError, match="token_targets"):
         text_conditioner(attrs, pretrain_steps=0, token_targets=True)
+
+
+def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches():
+    """`_start` loads the shipped `uncond` weights into a conditional U-Net of the same backbone (only the label embedding
+    is new), and refuses, naming --from-scratch, one whose weights have other shapes (the shipped class design)."""
+    from dataclasses import replace
+
+    from diffusion_course.recipes import CLASS_UNET, UNCOND_UNET, _start
+    from diffusion_course.train import RunOptions
+    same = UNet(replace(UNCOND_UNET, num_classes=8))
+    start = _start(RunOptions(), same)
+    assert start["init_from"] == "uncond" and start["new_parameters"] == ["label.weight"], start
+    with pytest.raises(ValueError, match="--from-scratch") as info:
+        _start(RunOptions(), UNet(CLASS_UNET))
+    assert "patch_size (2 here, 1 in uncond)" in str(info.value)
+    assert _start(RunOptions(from_scratch=True), UNet(CLASS_UNET)) == {"init_from": None, "new_parameters": "all"}

@@ -2,7 +2,7 @@
 
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
-    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (06; shipped: --from-scratch)
+    python -m diffusion_course.train class --from-scratch  # class-conditional U-Net (notebook 06)
     python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
@@ -10,19 +10,22 @@
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
-weights/ folder (or --out), updating the manifest's sha256. Conditional models start from the shipped
-unconditional weights: their new layers (label embedding, cross-attention) are zero-initialised, so
-training begins from a working unconditional model and only has to learn the conditioning. The shipped text model is
-the exception (`--from-scratch`): fine-tuned from `uncond`, the same recipe learned to ignore colour words. Its text
+weights/ folder (or --out), updating the manifest's sha256. The conditional pixel models (`PIXEL_UNET`: (32, 64, 128)
+on 2×2 patches) were designed to start from the shipped unconditional weights, their new layers (label embedding,
+cross-attention) zero-initialised. Both shipped ones were trained `--from-scratch` instead, and since `uncond` moved to
+the narrower unpatched `UNCOND_UNET` (it learns more per CPU-minute: benchmarks/unet_design) their recipes need that
+flag: without it they stop and say why. For the text model it was a choice: fine-tuned from the earlier `uncond`, the
+same recipe learned to ignore colour words (benchmarks/text_init, whose fine-tuned row needs that earlier model). Its text
 encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word
 (`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
 (benchmarks/text_init.py measures all of these).
 
 The shipped class, text and VAE models were trained on a GPU with these recipes, a larger batch and the step count a
-time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; the class model also
-`--from-scratch`; each checkpoint's JSON records its `reproduce` command). Without those options the same command is the
-2-core CPU recipe (3,000 to 8,000 steps × 64; the VAE 2,000 × 64). The latent model ships from the CPU recipe itself
-(13,164 steps × 512, 71 minutes on 2 cores), and so does `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
+time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; each checkpoint's JSON
+records its `reproduce` command). Without those options the same command is the
+2-core CPU recipe (3,000 to 4,000 steps × 64; the VAE 2,000 × 64). The unconditional model ships from the CPU recipe
+itself (11,793 steps × 64, the step count a 55-minute budget chose, since made the default), and so do the latent model
+(13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
 (4,000 steps × 128), which draws the same latent model's samples.
 """
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
+from .checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, round_to_float16, save_checkpoint
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
@@ -56,14 +59,15 @@ EVALUATOR_TRAIN_IMAGES, EVALUATOR_EPOCHS = 50_000, 4
 EVALUATOR_DATA_SEED = 1  # the evaluator's training images: test-split distribution, a seed nothing else uses
 TRAIN_IMAGES = 50_000  # shapes train split images every generative recipe trains on (seed 0)
 UNCOND_SCHEDULE = ("cosine", 1000)
-UNCOND_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
-UNCOND_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr",
-                           sample_every=1000)  # sample_every: judge 1,000 samples every 1,000 steps (time to quality)
-CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
+UNCOND_UNET = UNetConfig(channels=(16, 32, 64))
+UNCOND_TRAIN = TrainConfig(steps=11793, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr",
+                           sample_every=2000)  # sample_every: judge 1,000 samples every 2,000 steps (time to quality)
+PIXEL_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
+CLASS_UNET = replace(PIXEL_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
 CLASS_TRAIN = replace(UNCOND_TRAIN, steps=3000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
-TEXT_UNET = replace(UNCOND_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
+TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
 TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
 TEXT_TRAIN = replace(UNCOND_TRAIN, steps=4000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 TEXT_GUIDANCE = 3.0
@@ -156,11 +160,23 @@ class QualityLog:
 STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16, "vae_decoder": torch.float16}
 
 
+#: The U-Net settings that decide the shape of every weight `uncond` has: a conditional U-Net can start from `uncond`'s
+#: weights only where these agree (conditioning adds layers, it does not reshape the old ones).
+BACKBONE_FIELDS = ("in_channels", "out_channels", "image_size", "patch_size", "channels", "blocks_per_level",
+                   "attention_head_dim", "mid_attention", "time_dim", "groups")
+
+
 def _start(options: RunOptions, net: torch.nn.Module) -> dict:
     """Where a conditional recipe's weights start: `uncond`'s, loaded into `net`, or random ones (--from-scratch).
     Returns the JSON entries that say so."""
     if options.from_scratch:
         return {"init_from": None, "new_parameters": "all"}
+    shipped, here = UNetConfig(**checkpoint_info("uncond")["config"]).to_dict(), net.config.to_dict()
+    differ = [k for k in BACKBONE_FIELDS if shipped[k] != here[k]]
+    if differ:
+        raise ValueError(f"this recipe's U-Net cannot start from uncond's weights: they differ in "
+                         f"{', '.join(f'{k} ({here[k]} here, {shipped[k]} in uncond)' for k in differ)}; "
+                         f"train it --from-scratch, as the shipped model was")
     return {"init_from": "uncond", "new_parameters": init_from(net, "uncond")}
 
 
