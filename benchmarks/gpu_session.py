@@ -3,8 +3,8 @@
     python -m benchmarks.gpu_session measure   # on a CUDA GPU: writes benchmarks/results/gpu_speed.json
     python -m benchmarks.gpu_session           # writes "On a GPU" in BENCHMARKS.md from the recorded results
 
-`measure` times, with the GPU to itself: one training step of the unconditional U-Net (batch 256 and 512) with and
-without bfloat16 autocast (what `train_diffusion` switches on for CUDA), and the shipped pixel and latent text models'
+`measure` times, with the GPU to itself: one training step of the patched pixel U-Net, `PIXEL_UNET` (batch 256 and 512)
+with and without bfloat16 autocast (what `train_diffusion` switches on for CUDA), and the shipped pixel and latent text models'
 training and sampling images/s (DPM-Solver++(2M), 20 steps, w = 3, the VAE decode included) at batch 64 and 256 — the
 same measurements as `benchmarks.latent_vs_pixel` makes on the CPU. Training: medians of 16-20 timed steps, each after 5
 warm-up steps; sampling: medians of 3 runs after one warm-up.
@@ -29,7 +29,7 @@ import diffusion_course as dc
 from diffusion_course.checkpoints import checkpoint_info, load_checkpoint, load_text_model, trained_on_cpu
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
-from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE, UNCOND_UNET
+from diffusion_course.recipes import PIXEL_UNET, TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes_latent import FIRST_LATENT_UNET, LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
 
 from .record import median, record
@@ -67,7 +67,7 @@ def measure(path: Path) -> dict:
     out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "amp": {}, "latent_vs_pixel": {}}
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    net = dc.UNet(UNCOND_UNET)
+    net = dc.UNet(PIXEL_UNET)  # the unconditional model's U-Net when this was recorded
     for bs in (256, 512):  # autocast off / on, alternating blocks
         noise = lambda: (torch.randn(bs, 3, 32, 32, generator=g).to(device), None)  # noqa: E731
         fp32, bf16 = [], []
@@ -203,7 +203,7 @@ itself (`python -m benchmarks.gpu_session measure`; "float32" runs convolutions 
 
 {chr(10).join(amp)}
 
-{amp_verdict}: the unconditional U-Net has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
+{amp_verdict}: the patched (32, 64, 128) U-Net (`PIXEL_UNET`, the unconditional model's then) has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
 (`TrainConfig.amp`); larger networks, not measured here, are where it is meant to pay.
 
 {chr(10).join(lvp)}
@@ -218,7 +218,7 @@ CPU row and its GPU row, so the differences are observations, not causes:
 
 {chr(10).join(table)}
 
-- `uncond`: {runs['uncond']['gpu']['seconds'] / 60:.0f} minutes on the GPU against {cpu_minutes:.0f} on the CPU: FD
+- `uncond` (the patched (32, 64, 128) U-Net shipped then): {runs['uncond']['gpu']['seconds'] / 60:.0f} minutes on the GPU against {cpu_minutes:.0f} on the CPU: FD
   {up['fd_ratio']:.1f}× against {uc['fd_ratio']:.1f}×, recognised {_pct(up['recognised'])} against {_pct(uc['recognised'])}; its
   curve (FD / floor against training minutes, 1,000 samples each): {curve_text}. The 3× bar needs far more than either.
 - The text model: shape and colour both right in {_pct(tg['quality']['accuracy']['shape_and_colour'])} of seen-pair samples
@@ -229,7 +229,8 @@ CPU row and its GPU row, so the differences are observations, not causes:
   {ships('class', 'class')}.
 - The latent runs: BENCHMARKS "Latent model: how its text encoder starts". The one with the pixel model's encoder
   recipe {ships('latent_tokens', 'latent_unet')}. They trained the first latent U-Net on the first VAE's latents, with the
-  recipe's defaults of that time (on the CPU: 8,000 steps × 64); the same commands now train the current U-Net."""
+  recipe's defaults of that time (on the CPU: 8,000 steps × 64); the same commands now train the current U-Net. So do the
+  `uncond` commands (now the unpatched (16, 32, 64) U-Net); the `class` CPU command now needs `--from-scratch`."""
     body += "\n\n" + _second_session(recorded["second_session"])
     record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body, date=speed["date"],
            where=f"{gpu} (recorded); this section written from benchmarks/results/gpu_*.json")

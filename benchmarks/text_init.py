@@ -128,7 +128,7 @@ def main() -> None:
     body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
 lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) seven ways on the 2-core CPU, and the
 last of them once more on a GPU: the U-Net started from the
-shipped unconditional weights (new layers zero-initialised) or from random weights (`--from-scratch`); with or without
+then-shipped unconditional weights (the earlier, patched `uncond`; new layers zero-initialised) or from random weights (`--from-scratch`); with or without
 the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
 encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
 (`--frozen-encoder`), or first pretrained for {pt['meta']['text_encoder_pretraining']['steps']} steps to read each

@@ -214,8 +214,9 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
-    """The class-conditional U-Net (label = shape), fine-tuned from `uncond` (from random weights with
-    `options.from_scratch`, as the shipped model was); returns ({name: model}, meta)."""
+    """The class-conditional U-Net (label = shape), from random weights (`options.from_scratch`, as the shipped model
+    was; without it `_start` tries `uncond`'s weights and refuses, since `UNCOND_UNET` is no longer this backbone);
+    returns ({name: model}, meta)."""
     seed_everything(seed)
     cfg = options.apply(CLASS_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
@@ -248,8 +249,8 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The text-conditional U-Net with its text encoder (trained jointly, unless `options` freeze or pretrain it); the
-    U-Net starts from `uncond`'s weights, or from random ones with `options.from_scratch`. The shipped model: from
-    scratch, its encoder pretrained (with token targets) and frozen."""
+    U-Net starts from random weights with `options.from_scratch` (without it `_start` tries `uncond`'s and refuses: another
+    backbone). The shipped model: from scratch, its encoder pretrained (with token targets) and frozen."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)

@@ -48,7 +48,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly; the text model is
+    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly, except that the class and
+    text recipes need from_scratch since `uncond` changed its U-Net; the text model is
     shipped with from_scratch, pretrain_encoder, token_targets and frozen_encoder, the latent model with the last three,
     the class model with from_scratch; they and the VAE were trained on a GPU with a larger batch — each JSON records
     the exact command).
