@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, round_to_float16, save_checkpoint
+from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
@@ -124,9 +124,22 @@ def evaluator_accuracy(model: Evaluator, n: int = 10_000) -> dict:
     return out
 
 
+#: The U-Net settings that decide the shape of every weight a checkpoint has: a conditional U-Net can start from an
+#: unconditional one's weights only where these agree (conditioning adds layers, it does not reshape the old ones).
+BACKBONE_FIELDS = ("in_channels", "out_channels", "image_size", "patch_size", "channels", "blocks_per_level",
+                   "attention_head_dim", "mid_attention", "time_dim", "groups")
+
+
 def init_from(net: torch.nn.Module, name: str) -> list[str]:
-    """Load a shipped checkpoint's weights into `net` where names match; returns the parameters left as initialised."""
+    """Load a shipped checkpoint's weights into `net` where names match; returns the parameters left as initialised.
+    Refuses, naming --from-scratch, a U-Net whose backbone (`BACKBONE_FIELDS`) differs from the checkpoint's."""
     source, _ = load_checkpoint(name)
+    theirs, here = source.config.to_dict(), net.config.to_dict()
+    differ = [k for k in BACKBONE_FIELDS if theirs[k] != here[k]]
+    if differ:
+        raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights: they differ in "
+                         f"{', '.join(f'{k} ({here[k]} here, {theirs[k]} in {name})' for k in differ)}; "
+                         f"train it --from-scratch, as the shipped model was")
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
     if unexpected:
         raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
@@ -160,23 +173,11 @@ class QualityLog:
 STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16, "vae_decoder": torch.float16}
 
 
-#: The U-Net settings that decide the shape of every weight `uncond` has: a conditional U-Net can start from `uncond`'s
-#: weights only where these agree (conditioning adds layers, it does not reshape the old ones).
-BACKBONE_FIELDS = ("in_channels", "out_channels", "image_size", "patch_size", "channels", "blocks_per_level",
-                   "attention_head_dim", "mid_attention", "time_dim", "groups")
-
-
 def _start(options: RunOptions, net: torch.nn.Module) -> dict:
     """Where a conditional recipe's weights start: `uncond`'s, loaded into `net`, or random ones (--from-scratch).
     Returns the JSON entries that say so."""
     if options.from_scratch:
         return {"init_from": None, "new_parameters": "all"}
-    shipped, here = UNetConfig(**checkpoint_info("uncond")["config"]).to_dict(), net.config.to_dict()
-    differ = [k for k in BACKBONE_FIELDS if shipped[k] != here[k]]
-    if differ:
-        raise ValueError(f"this recipe's U-Net cannot start from uncond's weights: they differ in "
-                         f"{', '.join(f'{k} ({here[k]} here, {shipped[k]} in uncond)' for k in differ)}; "
-                         f"train it --from-scratch, as the shipped model was")
     return {"init_from": "uncond", "new_parameters": init_from(net, "uncond")}
 
 
