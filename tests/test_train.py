@@ -211,15 +211,15 @@ def test_the_text_recipe_passes_token_targets_to_the_encoder_pretraining(monkeyp
 
 def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches():
     """`_start` loads the shipped `uncond` weights into a conditional U-Net of the same backbone (only the label embedding
-    is new), and refuses, naming --from-scratch, one whose weights have other shapes (the shipped class design)."""
+    is new), and refuses, naming --from-scratch, one whose weights have other shapes (the patched `PIXEL_UNET`)."""
     from dataclasses import replace
 
-    from diffusion_course.recipes import CLASS_UNET, UNCOND_UNET, _start
+    from diffusion_course.recipes import CLASS_UNET, PIXEL_UNET, _start
     from diffusion_course.train import RunOptions
-    same = UNet(replace(UNCOND_UNET, num_classes=8))
-    start = _start(RunOptions(), same)
+    start = _start(RunOptions(), UNet(CLASS_UNET))
     assert start["init_from"] == "uncond" and start["new_parameters"] == ["label.weight"], start
+    patched = UNet(replace(PIXEL_UNET, num_classes=8))
     with pytest.raises(ValueError, match="--from-scratch") as info:
-        _start(RunOptions(), UNet(CLASS_UNET))
+        _start(RunOptions(), patched)
     assert "patch_size (2 here, 1 in uncond)" in str(info.value)
-    assert _start(RunOptions(from_scratch=True), UNet(CLASS_UNET)) == {"init_from": None, "new_parameters": "all"}
+    assert _start(RunOptions(from_scratch=True), patched) == {"init_from": None, "new_parameters": "all"}

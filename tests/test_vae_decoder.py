@@ -83,12 +83,13 @@ def test_bad_settings_are_refused():
 
 
 def test_learning_rate_warms_up_then_decays_to_five_percent():
-    from diffusion_course.vae_decoder import _lr_factor
+    from diffusion_course.train import warmup_cosine
+    from diffusion_course.vae_decoder import FINAL_LR_FRAC
 
-    factors = [_lr_factor(i, 100, 10) for i in range(100)]
+    factors = [warmup_cosine(i, 100, 10, FINAL_LR_FRAC) for i in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:])) and factors[-1] > 0.05
-    assert _lr_factor(100, 100, 10) == pytest.approx(0.05)
+    assert warmup_cosine(100, 100, 10, FINAL_LR_FRAC) == pytest.approx(0.05)
 
 
 def test_decoder_checkpoint_round_trip(tmp_path):

@@ -2,7 +2,7 @@
 
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
-    python -m diffusion_course.train class --from-scratch  # class-conditional U-Net (notebook 06)
+    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
     python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
@@ -10,23 +10,26 @@
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
-weights/ folder (or --out), updating the manifest's sha256. The conditional pixel models (`PIXEL_UNET`: (32, 64, 128)
-on 2×2 patches) were designed to start from the shipped unconditional weights, their new layers (label embedding,
-cross-attention) zero-initialised. Both shipped ones were trained `--from-scratch` instead, and since `uncond` moved to
-the narrower unpatched `UNCOND_UNET` (it learns more per CPU-minute: benchmarks/unet_design) their recipes need that
-flag: without it they stop and say why. For the text model it was a choice: fine-tuned from the earlier `uncond`, the
-same recipe learned to ignore colour words (benchmarks/text_init, whose fine-tuned row needs that earlier model). Its text
-encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word
-(`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
-(benchmarks/text_init.py measures all of these).
+weights/ folder (or --out), updating the manifest's sha256.
 
-The shipped class, text and VAE models were trained on a GPU with these recipes, a larger batch and the step count a
-time budget chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; each checkpoint's JSON
-records its `reproduce` command). Without those options the same command is the
-2-core CPU recipe (3,000 to 4,000 steps × 64; the VAE 2,000 × 64). The unconditional model ships from the CPU recipe
-itself (11,793 steps × 64, the step count a 55-minute budget chose, since made the default), and so do the latent model
-(13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
-(4,000 steps × 128), which draws the same latent model's samples.
+The class model fine-tunes `uncond`: the same unpatched U-Net (`UNCOND_UNET`), plus a label embedding that starts at
+zero, so training starts from exactly the unconditional model (`--from-scratch` starts from random weights instead). The
+text model keeps the patched `PIXEL_UNET` ((32, 64, 128) on 2×2 patches) and, since `uncond` moved to the narrower
+unpatched U-Net (it learns more per CPU-minute: benchmarks/unet_design), needs `--from-scratch`: without it the recipe
+stops and says why. From scratch was a choice there: fine-tuned from the earlier, patched `uncond`, the same recipe learned
+to ignore colour words (benchmarks/text_init, whose fine-tuned row needs that earlier model), and a fine-tune of the
+unpatched one placed shapes where the caption said in only 16% of samples (notebook 07). The text encoder is first taught
+to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
+frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init.py
+measures all of these).
+
+The shipped text model and VAE were trained on a GPU with these recipes, a larger batch and the step count a time budget
+chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; each checkpoint's JSON records its
+`reproduce` command). Without those options the same command is the 2-core CPU recipe (4,000 steps × 64; the VAE
+2,000 × 64). The unconditional and class models ship from the CPU recipes themselves (11,793 and 4,862 steps × 64, the
+step counts 55- and 22-minute budgets chose, since made the defaults), and so do the latent model (13,164 steps × 512, 71
+minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which
+draws the same latent model's samples.
 """
 from __future__ import annotations
 
@@ -63,8 +66,8 @@ UNCOND_UNET = UNetConfig(channels=(16, 32, 64))
 UNCOND_TRAIN = TrainConfig(steps=11793, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr",
                            sample_every=2000)  # sample_every: judge 1,000 samples every 2,000 steps (time to quality)
 PIXEL_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
-CLASS_UNET = replace(PIXEL_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
-CLASS_TRAIN = replace(UNCOND_TRAIN, steps=3000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
+CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
+CLASS_TRAIN = replace(UNCOND_TRAIN, steps=4862, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
 TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
@@ -139,7 +142,7 @@ def init_from(net: torch.nn.Module, name: str) -> list[str]:
     if differ:
         raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights: they differ in "
                          f"{', '.join(f'{k} ({here[k]} here, {theirs[k]} in {name})' for k in differ)}; "
-                         f"train it --from-scratch, as the shipped model was")
+                         f"train it --from-scratch")
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
     if unexpected:
         raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
@@ -215,9 +218,9 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
-    """The class-conditional U-Net (label = shape), from random weights (`options.from_scratch`, as the shipped model
-    was; without it `_start` tries `uncond`'s weights and refuses, since `UNCOND_UNET` is no longer this backbone);
-    returns ({name: model}, meta)."""
+    """The class-conditional U-Net (label = shape): `uncond`'s weights with a label embedding that starts at zero (so
+    training starts from exactly the unconditional model), or random weights with `options.from_scratch`; returns
+    ({name: model}, meta)."""
     seed_everything(seed)
     cfg = options.apply(CLASS_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)

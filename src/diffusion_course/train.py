@@ -48,11 +48,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly, except that the class and
-    text recipes need from_scratch since `uncond` changed its U-Net; the text model is
-    shipped with from_scratch, pretrain_encoder, token_targets and frozen_encoder, the latent model with the last three,
-    the class model with from_scratch; they and the VAE were trained on a GPU with a larger batch — each JSON records
-    the exact command).
+    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly, except that the text recipe
+    needs from_scratch since `uncond` changed its U-Net; the text model is shipped with from_scratch, pretrain_encoder,
+    token_targets and frozen_encoder, and trained, like the VAE, on a GPU with a larger batch; the latent model with the
+    last three; the class model with none — each JSON records the exact command).
 
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
@@ -99,12 +98,18 @@ class EMA:
             e.copy_(b)
 
 
+def warmup_cosine(step: int, steps: int, warmup: int, final: float) -> float:
+    """Learning-rate multiplier after `step` optimiser steps of `steps`: linear warm-up to 1 over `warmup` steps, then
+    cosine decay to `final` at the last step (the U-Nets' `lr_at`, and the VAE decoder's fine-tuning)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress_ = (step - warmup) / max(1, steps - warmup)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0)))
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to `lr`, then cosine decay to `lr · min_lr_frac` at the last step."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress_ = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0))))
+    return cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup, cfg.min_lr_frac)
 
 
 @dataclass

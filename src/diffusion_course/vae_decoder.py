@@ -14,7 +14,6 @@ z ~ q(z|x) (the VAE's own training input) and decodes it, which makes a step cos
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +21,10 @@ from torch import Tensor, nn
 
 from .checkpoints import config_differences
 from .runtime import progress, randint
+from .train import warmup_cosine
 from .vae import VAE, Decoder, DiagonalGaussian, VAEConfig
 
+FINAL_LR_FRAC = 0.05  # the fine-tuning's learning rate ends at this fraction of its peak (warm-up, then cosine)
 DECODER_MODULES = ("post_quant_conv", "decoder")  # the parameters a decoder fine-tune trains (and a checkpoint holds)
 
 
@@ -63,14 +64,6 @@ def with_decoder(vae: VAE, decoder: VAEDecoder) -> VAE:
     unexpected = out.load_state_dict(decoder.state_dict(), strict=False).unexpected_keys
     assert not unexpected, unexpected  # VAEDecoder's names are VAE's by construction
     return out.eval()
-
-
-def _lr_factor(step: int, steps: int, warmup: int, final: float = 0.05) -> float:
-    """Learning-rate multiplier after `step` optimiser steps: linear warm-up to 1, then cosine down to `final`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress_ = (step - warmup) / max(1, steps - warmup)
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
 
 
 @torch.no_grad()
@@ -116,7 +109,7 @@ def finetune_decoder(vae: VAE, images: Tensor, *, steps: int, batch_size: int = 
 def _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, g, on_eval, eval_every,
                    show_progress) -> list[float]:
     opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: _lr_factor(i, steps, warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: warmup_cosine(i, steps, warmup, FINAL_LR_FRAC))
     losses: list[Tensor] = []
     for step in progress(range(1, steps + 1), desc="fine-tuning the decoder", disable=not show_progress):
         idx = randint(images.shape[0], (batch_size,), g, device=images.device)
