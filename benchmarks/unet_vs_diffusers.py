@@ -1,6 +1,6 @@
-"""The course's patched U-Net (`PIXEL_UNET`, the conditional pixel models' design) against diffusers.UNet2DModel at a
-matched parameter count: speed, and quality at equal steps. (The unconditional model now uses the narrower unpatched
-`UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03, section 8.)
+"""The course's patched U-Net (`PIXEL_UNET`, the pixel text model's design) against diffusers.UNet2DModel at a
+matched parameter count: speed, and quality at equal steps. (The unconditional and class models now use the narrower
+unpatched `UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03, section 8.)
 
     python -m benchmarks.unet_vs_diffusers [--steps 1000]
 

@@ -192,8 +192,8 @@ def test_text_model_follows_shape_and_colour(text_adherence):
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_listens_to_colour_words(text_adherence):
-    """The failure the from-scratch recipe fixed: fine-tuned from `uncond`, the model drew the requested colour in only
-    about 25% of samples (BENCHMARKS.md, "Text model: how it starts, and where position is lost")."""
+    """The failure the from-scratch recipe fixed: fine-tuned from the earlier, patched `uncond`, the model drew the
+    requested colour in only about 25% of samples (BENCHMARKS.md, "Text model: how it starts, and where position is lost")."""
     assert text_adherence["colour"] >= 0.8, text_adherence  # recorded 97.6% on 500 other captions
 
 

@@ -18,7 +18,8 @@ text model keeps the patched `PIXEL_UNET` ((32, 64, 128) on 2×2 patches) and, s
 unpatched U-Net (it learns more per CPU-minute: benchmarks/unet_design), needs `--from-scratch`: without it the recipe
 stops and says why. From scratch was a choice there: fine-tuned from the earlier, patched `uncond`, the same recipe learned
 to ignore colour words (benchmarks/text_init, whose fine-tuned row needs that earlier model), and a fine-tune of the
-unpatched one placed shapes where the caption said in only 16% of samples (notebook 07). The text encoder is first taught
+unpatched one drew shapes far better (93% against 76%) but placed them where the caption said in only 16% of samples
+and coloured them right in 81% (notebook 07; benchmarks/results/text_unpatched_finetune.json). The text encoder is first taught
 to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
 frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init.py
 measures all of these).

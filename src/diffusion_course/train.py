@@ -49,9 +49,10 @@ class TrainConfig:
 @dataclass(frozen=True)
 class RunOptions:
     """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly, except that the text recipe
-    needs from_scratch since `uncond` changed its U-Net; the text model is shipped with from_scratch, pretrain_encoder,
-    token_targets and frozen_encoder, and trained, like the VAE, on a GPU with a larger batch; the latent model with the
-    last three; the class model with none — each JSON records the exact command).
+    needs from_scratch since `uncond` changed its U-Net). The text model is shipped with from_scratch, pretrain_encoder,
+    token_targets and frozen_encoder, and was trained, like the VAE, on a GPU with a larger batch. The latent model is
+    shipped with the last three of those, the class model with none; both were trained on the CPU. Each JSON records the
+    exact command.
 
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
@@ -98,18 +99,19 @@ class EMA:
             e.copy_(b)
 
 
-def warmup_cosine(step: int, steps: int, warmup: int, final: float) -> float:
-    """Learning-rate multiplier after `step` optimiser steps of `steps`: linear warm-up to 1 over `warmup` steps, then
-    cosine decay to `final` at the last step (the U-Nets' `lr_at`, and the VAE decoder's fine-tuning)."""
+def warmup_cosine(step: int, steps: int, warmup: int, final: float, peak: float = 1.0) -> float:
+    """Learning rate after `step` optimiser steps of `steps`: linear warm-up to `peak` over `warmup` steps, then cosine
+    decay to `peak · final` at the last step (the U-Nets' `lr_at`; with peak 1, the VAE decoder's multiplier). Written
+    as the two schedules were before they shared it, so their runs reproduce to the last bit."""
     if step < warmup:
-        return (step + 1) / warmup
+        return peak * (step + 1) / warmup
     progress_ = (step - warmup) / max(1, steps - warmup)
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0)))
+    return peak * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0))))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to `lr`, then cosine decay to `lr · min_lr_frac` at the last step."""
-    return cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup, cfg.min_lr_frac)
+    return warmup_cosine(step, cfg.steps, cfg.warmup, cfg.min_lr_frac, peak=cfg.lr)
 
 
 @dataclass
