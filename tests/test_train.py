@@ -221,5 +221,5 @@ def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches()
     patched = UNet(replace(PIXEL_UNET, num_classes=8))
     with pytest.raises(ValueError, match="--from-scratch") as info:
         _start(RunOptions(), patched)
-    assert "patch_size (2 here, 1 in uncond)" in str(info.value)
+    assert "patch_size: expected 2, checkpoint has 1" in str(info.value)
     assert _start(RunOptions(from_scratch=True), patched) == {"init_from": None, "new_parameters": "all"}

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import WEIGHTS_DIR, load_checkpoint, round_to_float16, save_checkpoint
+from .checkpoints import WEIGHTS_DIR, config_differences, load_checkpoint, round_to_float16, save_checkpoint
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
@@ -138,12 +138,11 @@ def init_from(net: torch.nn.Module, name: str) -> list[str]:
     """Load a shipped checkpoint's weights into `net` where names match; returns the parameters left as initialised.
     Refuses, naming --from-scratch, a U-Net whose backbone (`BACKBONE_FIELDS`) differs from the checkpoint's."""
     source, _ = load_checkpoint(name)
-    theirs, here = source.config.to_dict(), net.config.to_dict()
-    differ = [k for k in BACKBONE_FIELDS if theirs[k] != here[k]]
+    backbone = lambda config: {k: config.to_dict()[k] for k in BACKBONE_FIELDS}  # noqa: E731
+    differ = config_differences(backbone(net.config), backbone(source.config))
     if differ:
-        raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights: they differ in "
-                         f"{', '.join(f'{k} ({here[k]} here, {theirs[k]} in {name})' for k in differ)}; "
-                         f"train it --from-scratch")
+        raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights (train it --from-scratch): "
+                         + "; ".join(differ))
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
     if unexpected:
         raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
