@@ -223,7 +223,9 @@ CPU row and its GPU row, so the differences are observations, not causes:
   curve (FD / floor against training minutes, 1,000 samples each): {curve_text}. The 3× bar needs far more than either.
 - The text model: shape and colour both right in {_pct(tg['quality']['accuracy']['shape_and_colour'])} of seen-pair samples
   against {_pct(tc['quality']['accuracy']['shape_and_colour'])} on the CPU, with the same recipe options and seed and {more:.0f}× the
-  images. This run {ships('text', 'text_unet')}.
+  images. This run {ships('text', 'text_unet')}: it shipped until 2026-11-29, when a 2-core CPU fine-tune of notebook 04's
+  `uncond` replaced it (notebook 07). The `text` command builds that U-Net now, so these two rows' commands no longer
+  rebuild the patched model they trained, and the speed table's pixel columns are that earlier model's.
 - The class model from scratch on the GPU: {_pct(cls_g['accuracy']['shape'])} of samples have the requested shape against
   {_pct(cls_c['accuracy']['shape'])} fine-tuned on the CPU, at FD {cls_g['fd_ratio']:.1f}× against {cls_c['fd_ratio']:.1f}×. This run
   {ships('class', 'class')}.

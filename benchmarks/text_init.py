@@ -17,6 +17,11 @@ each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions
 all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
 `evaluation.context_sensitivity`) are measured here.
 Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
+
+These runs built the text U-Net of their time, the patched `PIXEL_UNET` with cross-attention (`PATCHED_TEXT_UNET`),
+trained with min-SNR weighting. Since 2026-11-29 the text recipe builds `TEXT_UNET` (notebook 04's U-Net, fine-tuned from
+`uncond`, no min-SNR weighting) and has no `--attention-position` option (its U-Net always has the embedding), so a DIR
+without a recorded run can no longer be trained afresh from this table's commands; the recorded DIRs still load.
 """
 from __future__ import annotations
 
@@ -29,29 +34,29 @@ import torch
 import diffusion_course as dc
 from diffusion_course.checkpoints import load_text_model, read_manifest, sha256, trained_on_cpu
 from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_consistency, word_sensitivity
-from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
+from diffusion_course.recipes import PATCHED_TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes import main as train
 
 from .record import record
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTRS = ("shape", "colour", "size", "position")
-POSITION = replace(TEXT_UNET, attention_position=True)
+POSITION = replace(PATCHED_TEXT_UNET, attention_position=True)
 # (label, option, default folder, recipe options, expected U-Net config)
-RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], TEXT_UNET),
-        ("from scratch", "scratch", "text_scratch", ["--from-scratch"], TEXT_UNET),
+RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], PATCHED_TEXT_UNET),
+        ("from scratch", "scratch", "text_scratch", ["--from-scratch"], PATCHED_TEXT_UNET),
         ("from scratch, position embedding", "position", "text_position", ["--from-scratch", "--attention-position"],
          POSITION),
         ("from scratch, text encoder frozen at random init", "frozen", "text_frozen", ["--from-scratch", "--frozen-encoder"],
-         TEXT_UNET),
+         PATCHED_TEXT_UNET),
         ("from scratch, text encoder pretrained on captions, frozen", "pretrained", "text_pretrained",
-         ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], TEXT_UNET),
+         ["--from-scratch", "--pretrain-encoder", "--frozen-encoder"], PATCHED_TEXT_UNET),
         ("from scratch, text encoder pretrained on captions, then trained jointly", "pretrained_joint",
-         "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], TEXT_UNET),
+         "text_pretrained_joint", ["--from-scratch", "--pretrain-encoder"], PATCHED_TEXT_UNET),
         ("from scratch, text encoder pretrained on captions and on keeping each word in its token, frozen", "tokens",
-         "text_tokens", ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET),
+         "text_tokens", ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], PATCHED_TEXT_UNET),
         ("the same, trained on a GPU, batch 512", "gpu", "gpu_text",
-         ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], TEXT_UNET))
+         ["--from-scratch", "--pretrain-encoder", "--token-targets", "--frozen-encoder"], PATCHED_TEXT_UNET))
 #: runs trained on a GPU (by option): how their folder is filled when it is empty, with the step count each recorded
 GPU_RUNS = {"gpu": ["--device", "cuda", "--batch-size", "512", "--steps", "2534"],
             "gpu-default": ["--device", "cuda", "--batch-size", "512", "--steps", "2421"],

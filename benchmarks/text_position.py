@@ -22,7 +22,7 @@ from diffusion_course.evaluation import (PROBE_SIGMAS, WORD_SWAPS, attribute_acc
                                          word_sensitivity)
 from diffusion_course.generation import generate
 from diffusion_course.prompts import caption_batches, evaluation_prompts
-from diffusion_course.recipes import TEXT_GUIDANCE, TEXT_PHRASE_DROP, TEXT_TRAIN, TEXT_UNET, TRAIN_IMAGES, _fit
+from diffusion_course.recipes import PATCHED_TEXT_UNET, TEXT_GUIDANCE, TEXT_PHRASE_DROP, TEXT_TRAIN, TRAIN_IMAGES, _fit
 from diffusion_course.shapes import make_shapes
 from diffusion_course.text import TextConditionedModel, TextConditioner
 from diffusion_course.unet import UNet
@@ -36,10 +36,10 @@ RUNS = (("jointly trained", False, False), ("jointly trained", False, True),
 
 def run(steps: int, frozen: bool, position: bool, data, prompts, evaluator) -> dict:
     dc.seed_everything(0)
-    cfg = replace(TEXT_TRAIN, steps=steps, seed=0)
+    cfg = replace(TEXT_TRAIN, steps=steps, seed=0, weighting="min_snr")  # the text recipe's weighting until 2026-11-29
     conditioner = TextConditioner()
     conditioner.encoder.requires_grad_(not frozen)
-    model = TextConditionedModel(UNet(replace(TEXT_UNET, attention_position=position)), conditioner)
+    model = TextConditionedModel(UNet(replace(PATCHED_TEXT_UNET, attention_position=position)), conditioner)
     batches = caption_batches(data.images, data.attrs, conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
     t0 = time.perf_counter()
     ema, schedule, meta = _fit(model, cfg, batches, model.drop)

@@ -1,4 +1,4 @@
-"""The course's patched U-Net (`PIXEL_UNET`, the pixel text model's design) against diffusers.UNet2DModel at a
+"""The course's patched U-Net (`PIXEL_UNET`, the pixel text model's design until 2026-11-29) against diffusers.UNet2DModel at a
 matched parameter count: speed, and quality at equal steps. (The unconditional and class models now use the narrower
 unpatched `UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03, section 8.)
 

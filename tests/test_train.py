@@ -135,7 +135,7 @@ def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp
 
 
 @pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--sample-every", "5"], ["evaluator", "--batch-size", "8"],
-                                  ["class", "--attention-position"], ["uncond", "--frozen-encoder"],
+                                  ["uncond", "--frozen-encoder"],
                                   ["vae", "--pretrain-encoder"], ["text", "--token-targets"]])
 def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
     from diffusion_course.recipes import main
@@ -223,3 +223,23 @@ def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches()
         _start(RunOptions(), patched)
     assert "patch_size: expected 2, checkpoint has 1" in str(info.value)
     assert _start(RunOptions(from_scratch=True), patched) == {"init_from": None, "new_parameters": "all"}
+
+
+def test_the_text_recipe_starts_from_exactly_uncond():
+    """The text U-Net is `uncond`'s plus layers that start at zero (cross-attention, the position embedding in attention,
+    level 1's self-attention, the pooled caption's projection): before training, any caption gives uncond's prediction."""
+    from diffusion_course.checkpoints import load_checkpoint
+    from diffusion_course.recipes import text_model
+    from diffusion_course.runtime import seed_everything
+    from diffusion_course.train import RunOptions
+    seed_everything(0)
+    model, start = text_model(RunOptions())
+    assert start["init_from"] == "uncond"
+    new = set(start["new_parameters"])
+    assert "pool.weight" in new and all(("attn" in k or k.startswith("pool.")) for k in new), sorted(new)[:5]
+    uncond, _ = load_checkpoint("uncond")
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([10.0, 200.0, 500.0, 900.0])
+    cond = model.conditioner.tokenize(["a large red star in the top left", "a blue moon", "", "a small green cross"], "cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x, t, cond), uncond(x, t))

@@ -109,6 +109,29 @@ def test_attention_position_adds_parameters_only_where_attention_is():
     assert b(_x(), torch.tensor([1.0, 2.0]), {"context": torch.randn(2, 3, 8)}).shape == (2, 3, 32, 32)
 
 
+def test_context_pooling_adds_the_text_encoders_pooled_vector_to_the_time_embedding():
+    from diffusion_course.text import TextEncoder
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=(16, 32), time_dim=32, context_dim=8, context_pooling=True))
+    assert count_parameters(net) - count_parameters(UNet(net.config, context_pooling=False)) == 8 * 32 + 32
+    enc = TextEncoder(vocab_size=12, max_len=6, dim=8, layers=1, heads=2)
+    ids = torch.tensor([[1, 5, 6, 2, 0, 0], [1, 7, 2, 0, 0, 0]])
+    out = enc(ids)
+    t = torch.tensor([3.0, 40.0])
+    cond = {"context": out.tokens, "context_mask": out.mask}
+    base, _, _ = net.embed(t, None)
+    emb, _, _ = net.embed(t, cond)
+    torch.testing.assert_close(emb, base)  # zero-initialised: a fine-tune starts from exactly the old network
+    torch.nn.init.normal_(net.pool.weight)
+    emb, _, _ = net.embed(t, cond)
+    torch.testing.assert_close(emb, base + net.pool(out.pooled))  # the encoder's own pooled output, padding excluded
+    unmasked, _, _ = net.embed(t, {"context": out.tokens})  # no mask: every token counts, padding too
+    assert not torch.allclose(unmasked, emb)
+    with pytest.raises(ValueError, match="context_pooling needs a context"):
+        UNetConfig(context_pooling=True)
+
+
 def test_resblock_uses_the_embedding():
     block = ResBlock(8, 16, emb_dim=4, groups=4, dropout=0.0)
     torch.nn.init.normal_(block.conv2.weight, std=0.1)

@@ -3,7 +3,7 @@
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
-    python -m diffusion_course.train text --from-scratch --pretrain-encoder --token-targets --frozen-encoder  # (07)
+    python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder  # fine-tuned from uncond (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
@@ -12,25 +12,24 @@ Each recipe fixes its seed, data and settings, trains, measures quality with the
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
 weights/ folder (or --out), updating the manifest's sha256.
 
-The class model fine-tunes `uncond`: the same unpatched U-Net (`UNCOND_UNET`), plus a label embedding that starts at
-zero, so training starts from exactly the unconditional model (`--from-scratch` starts from random weights instead). The
-text model keeps the patched `PIXEL_UNET` ((32, 64, 128) on 2×2 patches) and, since `uncond` moved to the narrower
-unpatched U-Net (it learns more per CPU-minute: benchmarks/unet_design), needs `--from-scratch`: without it the recipe
-stops and says why. From scratch was a choice there: fine-tuned from the earlier, patched `uncond`, the same recipe learned
-to ignore colour words (benchmarks/text_init, whose fine-tuned row needs that earlier model), and a fine-tune of the
-unpatched one drew shapes far better (93% against 76%) but placed them where the caption said in only 16% of samples
-and coloured them right in 81% (notebook 07; benchmarks/results/text_unpatched_finetune.json). The text encoder is first taught
-to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
-frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init.py
-measures all of these).
+The class and text models fine-tune `uncond`: the same unpatched U-Net (`UNCOND_UNET`), plus the layers their condition
+needs, each starting at zero, so training starts from exactly the unconditional model (`--from-scratch` starts from
+random weights instead). The class model adds a label embedding. The text model adds cross-attention at 16×16 and 8×8,
+with each pixel's position added to its tokens there (`attention_position`), and the pooled caption added to the time
+embedding (`context_pooling`), and it trains without min-SNR weighting: with it (benchmarks/results/
+text_finetune_min_snr.json) the fine-tune drew shapes well but placed them at chance (13%) and coloured them right in
+75%, since min-SNR all but silences the high-noise steps, the only ones where the caption's place and colour are not
+already visible in the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET` ((32, 64, 128) on 2×2
+patches) from scratch (benchmarks/text_init measures those recipes; notebook 07). The text encoder is first taught to
+read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
+frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init).
 
-The shipped text model and VAE were trained on a GPU with these recipes, a larger batch and the step count a time budget
-chose (`--batch-size 512 --device cuda --steps N`, the VAE `--batch-size 256`; each checkpoint's JSON records its
-`reproduce` command). Without those options the same command is the 2-core CPU recipe (4,000 steps × 64; the VAE
-2,000 × 64). The unconditional and class models ship from the CPU recipes themselves (11,793 and 4,862 steps × 64, the
-step counts 55- and 22-minute budgets chose, since made the defaults), and so do the latent model (13,164 steps × 512, 71
-minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which
-draws the same latent model's samples.
+The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
+(`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
+command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
+themselves (11,793, 4,862 and 3,839 steps × 64, the step counts 55-, 22- and 30-minute budgets chose, since made the
+defaults), and so do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder
+fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent model's samples.
 """
 from __future__ import annotations
 
@@ -71,9 +70,14 @@ CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPE
 CLASS_TRAIN = replace(UNCOND_TRAIN, steps=4862, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
-TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # 8×8 attention maps too
+# notebook 04's U-Net + cross-attention at 16×16 and 8×8 (each pixel's position added to its query) + the pooled caption
+TEXT_UNET = replace(UNCOND_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2), attention_position=True,
+                    context_pooling=True)
+PATCHED_TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # text U-Net until 2026-11-29
 TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
-TEXT_TRAIN = replace(UNCOND_TRAIN, steps=4000, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
+# weighting "none": min-SNR weighting all but silences the high-noise steps, where a fine-tune must learn where a shape
+# goes and what colour it is (the x̂₀ of a noisy image already says both at lower noise); with it, position was at chance
+TEXT_TRAIN = replace(UNCOND_TRAIN, steps=3839, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0, weighting="none")
 TEXT_GUIDANCE = 3.0
 
 
@@ -243,7 +247,7 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
     and the JSON entries that say how it starts. `options.pretrain_encoder` first teaches the encoder to read the
     attributes of partial captions of `attrs` (the training split's); `options.frozen_encoder` then switches its
     gradients off."""
-    unet = UNet(replace(TEXT_UNET, attention_position=True) if options.attention_position else TEXT_UNET)
+    unet = UNet(TEXT_UNET)
     start = _start(options, unet)
     conditioner, encoder_start = text_conditioner(attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
                                                   options.frozen_encoder, TEXT_PHRASE_DROP, options.token_targets)
@@ -287,8 +291,6 @@ def main(argv=None) -> None:
                    help="train for about this many minutes instead of a step count (the JSON records the steps chosen)")
     p.add_argument("--sample-every", type=int, default=None, help="judge samples every this many steps (0 = never)")
     p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
-    p.add_argument("--attention-position", action="store_true",
-                   help="text: add a position embedding to the U-Net's attention (an experiment: benchmarks/text_init)")
     p.add_argument("--frozen-encoder", action="store_true",
                    help="text, latent: keep the text encoder where it starts, training only the U-Net (the shipped text model)")
     p.add_argument("--pretrain-encoder", action="store_true",
@@ -302,13 +304,11 @@ def main(argv=None) -> None:
     command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
     options = RunOptions(steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
-                         minutes=args.minutes, from_scratch=args.from_scratch, attention_position=args.attention_position,
+                         minutes=args.minutes, from_scratch=args.from_scratch,
                          frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
                          token_targets=args.token_targets)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
-    if args.attention_position and args.recipe != "text":
-        p.error("--attention-position applies to the text recipe only")
     for flag in ("frozen_encoder", "pretrain_encoder"):
         if getattr(args, flag) and args.recipe not in ("text", "latent"):
             p.error(f"--{flag.replace('_', '-')} applies to the text and latent recipes (the ones with a text encoder)")

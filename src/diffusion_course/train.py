@@ -48,16 +48,13 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly, except that the text recipe
-    needs from_scratch since `uncond` changed its U-Net). The text model is shipped with from_scratch, pretrain_encoder,
-    token_targets and frozen_encoder, and was trained, like the VAE, on a GPU with a larger batch. The latent model is
-    shipped with the last three of those, the class model with none; both were trained on the CPU. Each JSON records the
-    exact command.
+    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly). The text and latent models
+    are shipped with pretrain_encoder, token_targets and frozen_encoder, the class model with none; all three were trained
+    on the CPU, the VAE on a GPU with a larger batch. Each JSON records the exact command.
 
     steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
     count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
     the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
-    attention_position: the text recipe's U-Net with a position embedding in its attention (an experiment).
     frozen_encoder: the text and latent recipes' text encoder kept where it starts; only the U-Net learns.
     pretrain_encoder: their text encoder first taught to read each caption's attributes back
     (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen.
@@ -68,7 +65,6 @@ class RunOptions:
     sample_every: int | None = None
     minutes: float | None = None
     from_scratch: bool = False
-    attention_position: bool = False
     frozen_encoder: bool = False
     pretrain_encoder: bool = False
     token_targets: bool = False

@@ -8,8 +8,10 @@ Layout (defaults): 32×32 → 16×16 → 8×8, one residual block per level on t
 self-attention only at the lowest resolution, where it is cheap. Every residual block receives
 the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, BENCHMARKS.md).
 With `attention_position`, attention layers also add an embedding of each pixel's (x, y) to its token, so that
-cross-attention can tell pixels apart. An experiment so far: on its own it did not make the text model read position
-words (benchmarks/text_init and text_position; notebook 07).
+cross-attention can tell pixels apart; with `context_pooling`, the mean of the context's real tokens (the text encoder's
+pooled output) is added, through one linear layer, to the time embedding every residual block receives, as Stable
+Diffusion XL adds its pooled text embedding. The shipped text model has both (notebook 07); on their own neither made a
+U-Net read position words (benchmarks/text_init and results/text_finetune_min_snr.json): the loss weighting did.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class UNetConfig:
     time_dim: int = 128  # width of the time embedding
     num_classes: int | None = None  # class-conditional: an embedding of this many labels + 1 "no label" id
     context_dim: int | None = None  # text-conditional: width of the token features to cross-attend to
+    context_pooling: bool = False  # text-conditional: also add the context's mean over real tokens to the time embedding
     groups: int = 8  # GroupNorm groups
     dropout: float = 0.0  # dropout inside residual blocks
 
@@ -48,6 +51,8 @@ class UNetConfig:
             raise ValueError(f"channels must be non-empty and divisible by groups={self.groups}, got {self.channels}")
         if any(not 0 <= a < n for a in self.attention_levels):
             raise ValueError(f"attention_levels must index levels 0..{n - 1}, got {self.attention_levels}")
+        if self.context_pooling and self.context_dim is None:
+            raise ValueError("context_pooling needs a context: set context_dim")
         if self.image_size % (self.patch_size * 2 ** (n - 1)):
             raise ValueError(f"image_size {self.image_size} must be divisible by patch_size·2^{n - 1} "
                              f"= {self.patch_size * 2 ** (n - 1)} for {n} levels")
@@ -178,6 +183,11 @@ class UNet(nn.Module):
         self.label = nn.Embedding(cfg.num_classes + 1, cfg.time_dim) if cfg.num_classes else None
         if self.label is not None:  # zero: a label starts as "no effect", so conditioning can be added to a trained model
             nn.init.zeros_(self.label.weight)
+        # the pooled caption (mean of the real tokens' features, `TextEncoding.pooled`) → the time embedding, zero at first
+        self.pool = nn.Linear(cfg.context_dim, cfg.time_dim) if cfg.context_pooling else None
+        if self.pool is not None:
+            nn.init.zeros_(self.pool.weight)
+            nn.init.zeros_(self.pool.bias)
         p2 = cfg.patch_size**2
         self.stem = nn.Conv2d(cfg.in_channels * p2, ch[0], 3, padding=1)
         self.down = nn.ModuleList()
@@ -205,7 +215,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
 
     def embed(self, t: Tensor, cond) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """The per-example embedding (time + label) and the cross-attention context and mask."""
+        """The per-example embedding (time + label + pooled context) and the cross-attention context and mask."""
         emb = self.time(t)
         label, context, mask = _unpack(cond)
         if label is not None:
@@ -214,6 +224,10 @@ class UNet(nn.Module):
             emb = emb + self.label(label)
         if context is not None and self.config.context_dim is None:
             raise ValueError("this UNet has no cross-attention (config.context_dim is None) but got a context")
+        if context is not None and self.pool is not None:
+            keep = (torch.ones(context.shape[:2], device=context.device) if mask is None else mask)[..., None]
+            keep = keep.to(context.dtype)
+            emb = emb + self.pool((context * keep).sum(1) / keep.sum(1).clamp(min=1))
         return emb, context, mask
 
     def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
