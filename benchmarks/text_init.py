@@ -6,10 +6,9 @@ captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP)
     python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
                                    [--pretrained-joint DIR] [--tokens DIR] [--gpu DIR]
 
-Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe; a DIR without one is trained first
-(about 40-50 minutes each on a 2-core CPU) with the command in the table. The fine-tuned run started from the earlier,
-patched `uncond` (the text U-Net's own design); the shipped `uncond` is now a narrower unpatched U-Net, so that run can no
-longer be trained afresh (the recipe stops and says so) and needs its recorded DIR. Defaults: runs/text_finetuned,
+Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe of its time (about 40-50 minutes each
+on a 2-core CPU, with the command in the table); a DIR without one is refused (see below). The fine-tuned run started
+from the earlier, patched `uncond` (the text U-Net's own design then). Defaults: runs/text_finetuned,
 runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint,
 runs/text_tokens, runs/gpu_text (a GPU run: the options in `GPU_RUNS`; refused without a CUDA GPU); the table marks
 the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what
@@ -71,6 +70,9 @@ def load(folder: Path, options: list[str], expect, recipe: str = "text", gpu: li
     `gpu` for a GPU run); `shipped`: its U-Net weights are the ones the package ships (same sha256)."""
     unet, encoder = ("text_unet", "text_encoder") if recipe == "text" else ("latent_unet", "latent_text_encoder")
     if not (folder / f"{unet}.safetensors").exists():
+        if recipe == "text":  # the text recipe now builds another U-Net (TEXT_UNET) than these runs did
+            raise SystemExit(f"{folder} has no {unet}: the text runs of this table can no longer be trained afresh (the "
+                             "text recipe builds TEXT_UNET since 2026-11-29); pass the folders of the recorded runs")
         train([recipe, *options, *(gpu or []), "--out", str(folder)])
     model, info = load_text_model(unet, encoder, expect=expect, directory=folder)
     meta = info["meta"]

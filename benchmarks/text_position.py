@@ -2,9 +2,9 @@
 
     python -m benchmarks.text_position [--steps 800]
 
-The text recipe trained from scratch (`--from-scratch`: same data, captions, seeds and learning rate), cut to `--steps` training steps
-(the learning-rate schedule shortened with it), four times: the text encoder trained jointly with the U-Net (as `--from-scratch` alone does)
-or frozen at its random initialisation, and the U-Net's attention with or without the position embedding
+The text recipe of 2026-11-28 from random weights (the patched `PATCHED_TEXT_UNET`, min-SNR weighting; the same data,
+captions, seeds and learning rate as `--from-scratch` then), cut to `--steps` training steps (the learning-rate schedule
+shortened with it), four times: the text encoder trained jointly with the U-Net or frozen at its random initialisation, and the U-Net's attention with or without the position embedding
 (`UNetConfig.attention_position`). Each run is probed with `evaluation.word_sensitivity` (how far one changed word
 moves x̂₀) and `evaluation.context_sensitivity` (how far it moves the text encoder's token features), and judged on 200
 seen-pair test captions (w = 3, DPM-Solver++(2M) 20 steps) for colour and position. About 10 minutes per run on a
@@ -75,7 +75,7 @@ def main() -> None:
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r["probe"][w]) for w in ("position", "colour"))
                      + f" | {r['context']['position']:.2f} | {r['context']['colour']:.2f} | "
                      f"{r['accuracy']['position']:.1%} | {r['accuracy']['colour']:.1%} | {r['loss']:.4f} |")
-    body = f"""The text recipe trained from scratch (`python -m diffusion_course.train text --from-scratch`) cut to {args.steps} steps × 64
+    body = f"""The text recipe of 2026-11-28 from random weights (the patched U-Net, `recipes.PATCHED_TEXT_UNET`, min-SNR weighting; then `python -m diffusion_course.train text --from-scratch`) cut to {args.steps} steps × 64
 images, four ways. x̂₀ probes at σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)} (`evaluation.word_sensitivity`,
 {WORD_SWAPS['position'][0]!r} → {WORD_SWAPS['position'][1]!r} and {WORD_SWAPS['colour'][0]!r} →
 {WORD_SWAPS['colour'][1]!r}); token features: ‖T(a) − T(b)‖ / ‖T(a)‖ (`evaluation.context_sensitivity`); accuracy on

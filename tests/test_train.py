@@ -227,9 +227,11 @@ def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches()
 
 def test_the_text_recipe_starts_from_exactly_uncond():
     """The text U-Net is `uncond`'s plus layers that start at zero (cross-attention, the position embedding in attention,
-    level 1's self-attention, the pooled caption's projection): before training, any caption gives uncond's prediction."""
+    level 1's self-attention, the pooled caption's projection): before training, any caption gives uncond's prediction.
+    And it fine-tunes without min-SNR weighting: with it, the one such run placed shapes at chance (notebook 07)."""
     from diffusion_course.checkpoints import load_checkpoint
-    from diffusion_course.recipes import text_model
+    from diffusion_course.recipes import TEXT_TRAIN, text_model
+    assert TEXT_TRAIN.weighting == "none"
     from diffusion_course.runtime import seed_everything
     from diffusion_course.train import RunOptions
     seed_everything(0)

@@ -17,9 +17,10 @@ needs, each starting at zero, so training starts from exactly the unconditional 
 random weights instead). The class model adds a label embedding. The text model adds cross-attention at 16×16 and 8×8,
 with each pixel's position added to its tokens there (`attention_position`), and the pooled caption added to the time
 embedding (`context_pooling`), and it trains without min-SNR weighting: with it (benchmarks/results/
-text_finetune_min_snr.json) the fine-tune drew shapes well but placed them at chance (13%) and coloured them right in
-75%, since min-SNR all but silences the high-noise steps, the only ones where the caption's place and colour are not
-already visible in the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET` ((32, 64, 128) on 2×2
+text_finetune_min_snr.json, one run, 3,495 steps against the shipped 3,839 from the same 30-minute budget) the fine-tune
+drew shapes well but placed them at chance (13%) and coloured them right in 75%. A plausible reading, not measured per
+noise level: min-SNR all but silences the high-noise steps, where the caption's place and colour are not yet visible in
+the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET` ((32, 64, 128) on 2×2
 patches) from scratch (benchmarks/text_init measures those recipes; notebook 07). The text encoder is first taught to
 read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
 frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init).
@@ -75,8 +76,8 @@ TEXT_UNET = replace(UNCOND_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=
                     context_pooling=True)
 PATCHED_TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_levels=(1, 2))  # text U-Net until 2026-11-29
 TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
-# weighting "none": min-SNR weighting all but silences the high-noise steps, where a fine-tune must learn where a shape
-# goes and what colour it is (the x̂₀ of a noisy image already says both at lower noise); with it, position was at chance
+# weighting "none": fine-tuned with min-SNR weighting, the text model placed shapes at chance (one run; notebook 07).
+# Presumably because min-SNR all but silences the high-noise steps, where the noisy image does not yet show place or colour
 TEXT_TRAIN = replace(UNCOND_TRAIN, steps=3839, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0, weighting="none")
 TEXT_GUIDANCE = 3.0
 
@@ -257,8 +258,8 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The text-conditional U-Net with its text encoder (trained jointly, unless `options` freeze or pretrain it); the
-    U-Net starts from random weights with `options.from_scratch` (without it `_start` tries `uncond`'s and refuses: another
-    backbone). The shipped model: from scratch, its encoder pretrained (with token targets) and frozen."""
+    U-Net starts from `uncond`'s weights, its new layers at zero (random weights with `options.from_scratch`). The shipped
+    model: fine-tuned from `uncond`, its encoder pretrained (with token targets) and frozen."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)

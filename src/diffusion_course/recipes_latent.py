@@ -32,11 +32,12 @@ from .vae_decoder import decoder_of, finetune_decoder
 VAE_CONFIG = VAEConfig(block_out_channels=(16, 32, 64), latent_channels=4)  # f = 4: 32×32×3 → 8×8×4
 VAE_STEPS, VAE_BATCH, VAE_LR, VAE_KL_WEIGHT = 2000, 64, 1e-3, LDM_KL_WEIGHT
 LATENT_SCHEDULE = ("cosine", 1000)
-# Chosen by measured speed (notebook 08; training steps at batch 64 timed against the pixel text U-Net in one run):
-# the pixel U-Net already runs at 16×16 (patch size 2), so a latent U-Net as wide as its two lower levels, (64, 128),
-# trains only ~1.8× faster. Widths (32, 64) with self- and cross-attention at 8×8 and 4×4 and in the middle: 2.7–2.9×.
-# At 8×8 the many small operations cost nearly as much as the pixel U-Net's larger ones, so attention sits at 4×4
-# only and the middle block has none: about 4× (notebook 08: 3.9×; benchmarks/latent_vs_pixel: 4.1×).
+# Chosen by measured speed (notebook 08; training steps at batch 64 timed against the pixel text U-Net of that time, the
+# patched one, in one run): that U-Net ran at 16×16 (patch size 2), so a latent U-Net as wide as its two lower levels,
+# (64, 128), trained only ~1.8× faster. Widths (32, 64) with self- and cross-attention at 8×8 and 4×4 and in the middle:
+# 2.7–2.9×. At 8×8 the many small operations cost nearly as much as the pixel U-Net's larger ones, so attention sits at
+# 4×4 only and the middle block has none: about 4× (notebook 08: 3.9×; benchmarks/latent_vs_pixel: 4.1×). Against
+# today's pixel text model (notebook 04's U-Net at 32×32, since 2026-11-29): 5.8× training, 6.4× sampling.
 LATENT_UNET = UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(32, 64), attention_levels=(1,),
                          mid_attention=False, context_dim=64)
 # The course's first latent U-Net (shipped until the one above replaced it): attention at 8×8, 4×4 and in the middle. The

@@ -10,8 +10,9 @@ the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, 
 With `attention_position`, attention layers also add an embedding of each pixel's (x, y) to its token, so that
 cross-attention can tell pixels apart; with `context_pooling`, the mean of the context's real tokens (the text encoder's
 pooled output) is added, through one linear layer, to the time embedding every residual block receives, as Stable
-Diffusion XL adds its pooled text embedding. The shipped text model has both (notebook 07); on their own neither made a
-U-Net read position words (benchmarks/text_init and results/text_finetune_min_snr.json): the loss weighting did.
+Diffusion XL adds its pooled text embedding. The shipped text model has both (notebook 07). In one fine-tune of `uncond`
+with min-SNR weighting, the two together did not make the U-Net read position words (benchmarks/results/
+text_finetune_min_snr.json); the same fine-tune without that weighting did. Neither was tried alone there.
 """
 from __future__ import annotations
 
