@@ -109,6 +109,20 @@ def test_attention_position_adds_parameters_only_where_attention_is():
     assert b(_x(), torch.tensor([1.0, 2.0]), {"context": torch.randn(2, 3, 8)}).shape == (2, 3, 32, 32)
 
 
+def test_masked_mean_averages_only_real_tokens():
+    from diffusion_course.embeddings import masked_mean
+
+    x = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    torch.testing.assert_close(masked_mean(x, mask), torch.tensor([[2.0, 3.0], [5.0, 6.0]]))  # padding's 100s unseen
+    torch.testing.assert_close(masked_mean(x), x.mean(1))  # no mask: every token is real
+    assert torch.equal(masked_mean(x, torch.zeros(2, 3, dtype=torch.bool)), torch.zeros(2, 2))  # no NaN
+    with pytest.raises(ValueError, match="mask must be"):
+        masked_mean(x, mask[:, :2])
+    with pytest.raises(ValueError, match="tokens must be"):
+        masked_mean(x[0], mask[0])
+
+
 def test_context_pooling_adds_the_text_encoders_pooled_vector_to_the_time_embedding():
     from diffusion_course.text import TextEncoder
 

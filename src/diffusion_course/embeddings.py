@@ -1,4 +1,5 @@
-"""Sinusoidal embeddings of the (possibly fractional) timestep, shared by every network in the course."""
+"""Sinusoidal embeddings of the (possibly fractional) timestep, shared by every network in the course, and the masked
+mean that pools a token sequence into one vector (the text encoder's `pooled`, the U-Net's `context_pooling`)."""
 from __future__ import annotations
 
 import math
@@ -25,6 +26,19 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Ten
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     args = t.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+def masked_mean(tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The mean over real tokens: (B, L, D) features and a (B, L) mask, True for real tokens → (B, D).
+
+    mask None means every token is real. Padding never contributes, whatever its features hold; a row with no real token
+    gives zeros rather than NaN."""
+    if tokens.ndim != 3:
+        raise ValueError(f"tokens must be (B, L, D), got shape {tuple(tokens.shape)}")
+    if mask is not None and tuple(mask.shape) != tuple(tokens.shape[:2]):
+        raise ValueError(f"mask must be (B, L) = {tuple(tokens.shape[:2])}, got shape {tuple(mask.shape)}")
+    keep = (torch.ones(tokens.shape[:2], device=tokens.device) if mask is None else mask)[..., None].to(tokens.dtype)
+    return (tokens * keep).sum(1) / keep.sum(1).clamp(min=1)
 
 
 class TimeEmbedding(nn.Module):

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .embeddings import masked_mean
 from .shapes import caption_words
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
@@ -198,7 +199,7 @@ class TextEncoder(nn.Module):
             x = block(x, mask)
         keep = mask[..., None].to(x.dtype)
         tokens = self.norm(x) * keep  # zero at padding, so nothing downstream can depend on it
-        return TextEncoding(tokens, tokens.sum(1) / keep.sum(1), mask)
+        return TextEncoding(tokens, masked_mean(tokens, mask), mask)
 
     def _check(self, ids: Tensor, mask: Tensor | None) -> Tensor:
         v, n = self.config.vocab_size, self.config.max_len

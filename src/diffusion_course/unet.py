@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .embeddings import TimeEmbedding
+from .embeddings import TimeEmbedding, masked_mean
 
 
 @dataclass
@@ -226,9 +226,7 @@ class UNet(nn.Module):
         if context is not None and self.config.context_dim is None:
             raise ValueError("this UNet has no cross-attention (config.context_dim is None) but got a context")
         if context is not None and self.pool is not None:
-            keep = (torch.ones(context.shape[:2], device=context.device) if mask is None else mask)[..., None]
-            keep = keep.to(context.dtype)
-            emb = emb + self.pool((context * keep).sum(1) / keep.sum(1).clamp(min=1))
+            emb = emb + self.pool(masked_mean(context, mask))
         return emb, context, mask
 
     def forward(self, x: Tensor, t: Tensor, cond=None) -> Tensor:
