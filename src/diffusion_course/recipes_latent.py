@@ -37,7 +37,7 @@ LATENT_SCHEDULE = ("cosine", 1000)
 # (64, 128), trained only ~1.8× faster. Widths (32, 64) with self- and cross-attention at 8×8 and 4×4 and in the middle:
 # 2.7–2.9×. At 8×8 the many small operations cost nearly as much as the pixel U-Net's larger ones, so attention sits at
 # 4×4 only and the middle block has none: about 4× (notebook 08: 3.9×; benchmarks/latent_vs_pixel: 4.1×). Against
-# today's pixel text model (notebook 04's U-Net at 32×32, since 2026-11-29): 5.8× training, 6.4× sampling.
+# today's pixel text model (notebook 04's U-Net at 32×32, since 2026-11-29): 5.8–7.1× training, 6.4× sampling (two days).
 LATENT_UNET = UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(32, 64), attention_levels=(1,),
                          mid_attention=False, context_dim=64)
 # The course's first latent U-Net (shipped until the one above replaced it): attention at 8×8, 4×4 and in the middle. The
