@@ -17,20 +17,23 @@ needs, each starting at zero, so training starts from exactly the unconditional 
 random weights instead). The class model adds a label embedding. The text model adds cross-attention at 16×16 and 8×8,
 with each pixel's position added to its tokens there (`attention_position`), and the pooled caption added to the time
 embedding (`context_pooling`), and it trains without min-SNR weighting: with it (benchmarks/results/
-text_finetune_min_snr.json, one run, 3,495 steps against 3,839 for the same recipe without it, from the same 30-minute
-budget) the fine-tune drew shapes well but placed them at chance (13%) and coloured them right in 75%. A plausible reading, not measured per
-noise level: min-SNR all but silences the high-noise steps, where the caption's place and colour are not yet visible in
-the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET` ((32, 64, 128) on 2×2
-patches) from scratch (benchmarks/text_init measures those recipes; notebook 07). The text encoder is first taught to
-read the captions' attributes (`--pretrain-encoder`), each token keeping its own word (`--token-targets`), and then
-frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words (benchmarks/text_init).
+text_finetune_min_snr.json, one run, 3,495 steps against 3,839 for the same recipe without it, from the same
+30-minute budget) the fine-tune drew shapes well but placed them at chance (13%) and coloured them right in 75%. A
+plausible reading, not measured per noise level: min-SNR all but silences the high-noise steps, where the caption's
+place and colour are not yet visible in the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET`
+((32, 64, 128) on 2×2 patches) from scratch (benchmarks/text_init measures those recipes; notebook 07). The text
+encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word
+(`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
+(benchmarks/text_init).
 
 The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
 themselves (11,793, 4,862 and 6,410 steps × 64, the step counts 55-, 22- and 65-minute budgets chose, since made the
-defaults; the text model from 30 minutes, 3,839 steps, shipped until 2026-12-02: benchmarks/results/text_finetune_30min.json), and so do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder
-fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent model's samples.
+defaults; the text model from a 30-minute budget, 3,839 steps, shipped until 2026-12-02:
+benchmarks/results/text_finetune_30min.json), and so do the latent model (13,164 steps × 512, 71 minutes on 2 cores)
+and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent
+model's samples.
 """
 from __future__ import annotations
 
