@@ -29,11 +29,12 @@ encoder is first taught to read the captions' attributes (`--pretrain-encoder`),
 The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
-themselves (11,793, 4,862 and 6,410 steps × 64, the step counts 55-, 22- and 65-minute budgets chose, since made the
-defaults; the text model from a 30-minute budget, 3,839 steps, shipped until 2026-12-02:
-benchmarks/results/text_finetune_30min.json), and so do the latent model (13,164 steps × 512, 71 minutes on 2 cores)
-and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent
-model's samples.
+themselves (11,793, 9,724 and 6,410 steps × 64, since made the defaults: the step counts 55- and 65-minute budgets chose
+for the unconditional and text models, and for the class model twice the 4,862 a 22-minute budget chose; the 4,862-step
+class model and a text model from a 30-minute budget, 3,839 steps, shipped until 2026-12-02:
+benchmarks/results/class_finetune_22min.json and text_finetune_30min.json), and so do the latent model (13,164 steps ×
+512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
+which draws the same latent model's samples.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ UNCOND_TRAIN = TrainConfig(steps=11793, batch_size=64, lr=2e-3, warmup=200, pred
                            sample_every=2000)  # sample_every: judge 1,000 samples every 2,000 steps (time to quality)
 PIXEL_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
 CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
-CLASS_TRAIN = replace(UNCOND_TRAIN, steps=4862, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
+CLASS_TRAIN = replace(UNCOND_TRAIN, steps=9724, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
 # notebook 04's U-Net + cross-attention at 16×16 and 8×8 (each pixel's position added to its query) + the pooled caption
