@@ -29,12 +29,12 @@ encoder is first taught to read the captions' attributes (`--pretrain-encoder`),
 The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
-themselves (11,793, 9,724 and 6,410 steps × 64, since made the defaults: the step counts 55- and 65-minute budgets chose
-for the unconditional and text models, and for the class model twice the 4,862 a 22-minute budget chose; the 4,862-step
-class model and a text model from a 30-minute budget, 3,839 steps, shipped until 2026-12-02:
-benchmarks/results/class_finetune_22min.json and text_finetune_30min.json), and so do the latent model (13,164 steps ×
-512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
-which draws the same latent model's samples.
+themselves, at step counts since made the defaults: 11,793 and 6,410 steps × 64 for the unconditional and text models (what
+55- and 65-minute budgets chose), 9,724 for the class model (twice the 4,862 a 22-minute budget chose). So do the latent
+model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
+(4,000 steps × 128), which draws the same latent model's samples. The models they replaced on 2026-12-02, from the same
+recipes with fewer steps, are recorded in benchmarks/results/class_finetune_22min.json (4,862 steps) and
+benchmarks/results/text_finetune_30min.json (3,839 steps).
 """
 from __future__ import annotations
 
