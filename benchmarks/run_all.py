@@ -18,7 +18,8 @@ from diffusion_course.checkpoints import WEIGHTS_DIR
 BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_vs_diffusers", []),
               ("unet_design", []), ("sampler_overhead", ["uncond"]), ("sampler_sweep", ["uncond"]),
               ("vae_factors", []), ("latent_vs_pixel", ["text_unet", "vae", "latent_unet"]),
-              ("text_init", []), ("latent_init", ["vae"]), ("text_position", ["evaluator"]), ("gpu_session", [])]
+              ("text_init", []), ("latent_init", ["vae"]), ("text_position", ["evaluator"]),
+              ("class_guidance", ["class", "evaluator"]), ("gpu_session", [])]
 
 
 def main() -> None:

@@ -73,3 +73,23 @@ def test_joint_accuracy_needs_every_named_attribute_right():
     want = {"shape": torch.tensor([0, 1, 2, 0]), "colour": torch.tensor([5, 4, 6, 6])}
     assert joint_accuracy(read, want) == 0.5  # items 0 and 2 have both right; 1 misses colour, 3 misses shape
     assert joint_accuracy(read, want, names=("shape",)) == 0.75
+
+
+def test_proportion_interval_matches_closed_forms():
+    from diffusion_course.evaluation import proportion_interval
+
+    z2 = 1.96 ** 2
+    # at 0 or n successes the Wilson interval has a closed form: [0, z²/(n+z²)] and [n/(n+z²), 1]
+    assert proportion_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert proportion_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    # for large n it approaches p ± 1.96·SE
+    lo, hi = proportion_interval(98_000, 100_000)
+    se = (0.98 * 0.02 / 100_000) ** 0.5
+    assert lo == pytest.approx(0.98 - 1.96 * se, abs=2e-5) and hi == pytest.approx(0.98 + 1.96 * se, abs=2e-5)
+    # it narrows with n and always contains the measured share
+    lo600, hi600 = proportion_interval(589, 600)
+    lo2000, hi2000 = proportion_interval(1963, 2000)
+    assert lo600 < 589 / 600 < hi600 and hi2000 - lo2000 < hi600 - lo600
+    for bad in [(1, 0), (-1, 10), (11, 10)]:
+        with pytest.raises(ValueError, match="0 <= k <= n"):
+            proportion_interval(*bad)

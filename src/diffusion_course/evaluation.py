@@ -89,6 +89,17 @@ def recognised_share(read: dict[str, Tensor], real: Tensor | None = None, confid
     return float(ok.float().mean())
 
 
+def proportion_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a share k/n (95% for z = 1.96): how sure an accuracy measured on n samples is. Unlike
+    p ± z·SE it stays inside [0, 1] and does not shrink to a point at 0 or n successes."""
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need n > 0 and 0 <= k <= n, got k={k}, n={n}")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def attribute_accuracy(read: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, float]:
     """Per requested attribute, the share of images the evaluator reads as that attribute."""
     out = {}
