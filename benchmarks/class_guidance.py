@@ -64,10 +64,10 @@ def main() -> None:
         lines.append(f"| {w:g} | {k / args.samples:.2%} ({k}/{args.samples}) | {lo:.2%}–{hi:.2%} | {verdict(lo, hi)} "
                      f"| {s:.0f} |")
     command = "python -m benchmarks.class_guidance"
-    for flag, value, default in [("--samples", args.samples, 2000), ("--scales", args.scales, [2.0, 3.0, 4.0, 6.0]),
-                                 ("--seed", args.seed, 7)]:
-        if value != default:
-            command += f" {flag} " + (" ".join(f"{v:g}" for v in value) if isinstance(value, list) else str(value))
+    for name in ("samples", "scales", "seed"):  # name the options that differ from their defaults
+        value = getattr(args, name)
+        if value != p.get_default(name):
+            command += f" --{name} " + (" ".join(f"{v:g}" for v in value) if isinstance(value, list) else str(value))
     record("class_guidance", "Class model: accuracy near the bar", command, "\n".join(lines))
 
 
