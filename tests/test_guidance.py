@@ -110,3 +110,23 @@ def test_generate_with_an_interval_covering_every_step_is_plain_guidance():
     plain = generate(net, sched, 2, **kw)
     torch.testing.assert_close(generate(net, sched, 2, guidance_interval=(0.0, float("inf")), **kw), plain)
     assert not torch.allclose(generate(net, sched, 2, guidance_interval=(1e-3, 1e-2), **kw), plain)
+
+
+def test_sample_class_model_cycles_the_labels_and_is_seeded():
+    from diffusion_course.recipes import sample_class_model
+
+    torch.manual_seed(0)
+    net = dc.UNet(dc.UNetConfig(in_channels=3, out_channels=3, image_size=8, channels=(8, 16), attention_levels=(),
+                                mid_attention=False, num_classes=len(dc.SHAPES), groups=4)).eval()
+    with torch.no_grad():  # random weights everywhere, so that the label changes the output
+        for p in net.parameters():
+            p.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(p.numel()))
+    sched = dc.NoiseSchedule.cosine(1000)
+    kw = dict(steps=3, shape=(3, 8, 8))
+    samples, labels = sample_class_model(net, sched, 10, "cpu", "eps", seed=5, **kw)
+    again, _ = sample_class_model(net, sched, 10, "cpu", "eps", seed=5, **kw)
+    unguided, _ = sample_class_model(net, sched, 10, "cpu", "eps", guidance=None, seed=5, **kw)
+    other, _ = sample_class_model(net, sched, 10, "cpu", "eps", seed=6, **kw)
+    assert labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1] and samples.shape == (10, 3, 8, 8)
+    torch.testing.assert_close(samples, again)
+    assert not torch.allclose(samples, unguided) and not torch.allclose(samples, other)

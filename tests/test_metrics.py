@@ -93,3 +93,17 @@ def test_proportion_interval_matches_closed_forms():
     for bad in [(1, 0), (-1, 10), (11, 10)]:
         with pytest.raises(ValueError, match="0 <= k <= n"):
             proportion_interval(*bad)
+
+
+def test_against_bar_needs_the_whole_interval_on_one_side():
+    from diffusion_course.evaluation import against_bar, proportion_interval
+
+    assert against_bar(1990, 2000, 0.98)[2] == "above"  # 99.5%: interval 99.1%-99.7%
+    assert against_bar(1900, 2000, 0.98)[2] == "below"  # 95.0%: interval 94.0%-95.9%
+    # the same share of 98.5% is unresolved on 200 samples and above the bar on 20,000
+    assert against_bar(197, 200, 0.98)[2] == "not resolved"
+    assert against_bar(19_700, 20_000, 0.98)[2] == "above"
+    assert against_bar(589, 600, 0.98)[:2] == proportion_interval(589, 600)
+    for bar in (0.0, 1.0, 98):
+        with pytest.raises(ValueError, match="share between 0 and 1"):
+            against_bar(5, 10, bar)

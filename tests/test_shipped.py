@@ -113,17 +113,14 @@ CLASS_BAR = 0.98  # issue 5: at its best guidance scale, ≥ 98% of samples have
 @pytest.fixture(scope="module")
 def class_accuracy(evaluator):
     """Shape accuracy of 400 fresh class-conditional samples (seed 2024; the recipe used 1234): guided, unguided."""
-    from diffusion_course.guidance import label_null
-    from diffusion_course.recipes import CLASS_GUIDANCE, CLASS_UNET
+    from diffusion_course.recipes import CLASS_GUIDANCE, CLASS_UNET, sample_class_model
 
     model, info = load_checkpoint("class", expect=CLASS_UNET)
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    labels = torch.arange(400) % len(dc.SHAPES)
     out = {}
     for name, guidance in (("guided", CLASS_GUIDANCE), ("unguided", None)):
-        samples = generate(model, schedule, 400, seed=2024, device=torch.device("cpu"),
-                           prediction=info["meta"]["prediction"], cond=labels, guidance=guidance,
-                           null_cond=label_null(CLASS_UNET.num_classes))
+        samples, labels = sample_class_model(model, schedule, 400, torch.device("cpu"), info["meta"]["prediction"],
+                                             guidance=guidance, seed=2024)
         out[name] = float((evaluator.read(samples)["shape"] == labels).float().mean())
     return out, info["meta"]["quality"]["accuracy"]["shape"]
 

@@ -100,6 +100,16 @@ def proportion_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def against_bar(k: int, n: int, bar: float, z: float = 1.96) -> tuple[float, float, str]:
+    """Is a share k/n above or below a goal such as "at least 98% of samples"? Returns (low, high, verdict) with the
+    Wilson interval of `proportion_interval`: 'above' when the whole interval is at or over the bar, 'below' when it is
+    wholly under, otherwise 'not resolved' (n samples cannot tell, whichever side the measured share fell on)."""
+    if not 0 < bar < 1:
+        raise ValueError(f"the bar is a share between 0 and 1, got {bar}")
+    lo, hi = proportion_interval(k, n, z)
+    return lo, hi, "above" if lo >= bar else "below" if hi < bar else "not resolved"
+
+
 def attribute_accuracy(read: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, float]:
     """Per requested attribute, the share of images the evaluator reads as that attribute."""
     out = {}

@@ -240,12 +240,23 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
     ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop,
                                budget_seconds=options.budget_seconds)
-    labels = torch.arange(1000) % len(SHAPES)
-    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction, cond=labels,
-                       guidance=CLASS_GUIDANCE, null_cond=null)
+    samples, labels = sample_class_model(ema, schedule, 1000, device, cfg.prediction, seed=1234)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
     return {"class": ema}, {**meta, **start, "quality": quality_record(report, {"guidance": CLASS_GUIDANCE})}
+
+
+def sample_class_model(model, schedule: NoiseSchedule, n: int, device, prediction: str,
+                       guidance: float | None = CLASS_GUIDANCE, seed: int = 1234,
+                       **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n samples, their labels) from a class-conditional model, the labels cycling through the shapes (0, 1, ..., 7,
+    0, ...) so every class gets an equal share; guidance=None samples the conditional model unguided. The one sampling
+    loop behind the class recipe's quality check, the shipped-model tests and benchmarks/class_guidance; `options`
+    (sampler, steps, shape, ...) go to `generate`, whose defaults are the course's evaluation sampler."""
+    labels = torch.arange(n) % len(SHAPES)
+    samples = generate(model, schedule, n, seed=seed, device=device, prediction=prediction, cond=labels,
+                       guidance=guidance, null_cond=label_null(model.config.num_classes), **options)
+    return samples, labels
 
 
 def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextConditionedModel, dict]:
