@@ -16,16 +16,16 @@ import diffusion_course as dc
 from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, load_text_model, read_manifest, sha256
 from diffusion_course.evaluation import attribute_accuracy, evaluate_samples, joint_accuracy
 from diffusion_course.generation import generate
-from diffusion_course.recipes import CLASS_TRAIN, RECIPES, UNCOND_SCHEDULE, UNCOND_UNET
+from diffusion_course.recipes import CLASS_TRAIN, RECIPES, TEXT_TRAIN, UNCOND_SCHEDULE, UNCOND_UNET
 from diffusion_course.recipes_latent import LATENT_TRAIN, decoder_record_is_current
 
 MANIFEST = read_manifest()
 SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
 
 
-# Recipes whose default step count was set from a run given --steps (the latent U-Net's 13,164-step run and the class
-# model's 14,586-step run, whose commands name the step count the recipe then adopted).
-RECIPE_DEFAULT_STEPS = {"latent": LATENT_TRAIN.steps, "class": CLASS_TRAIN.steps}
+# Recipes whose default step count was set from a run given --steps (the latent U-Net's 13,164-step run, the class
+# model's 14,586-step run and the text model's 9,615-step run, whose commands name the step count the recipe then adopted).
+RECIPE_DEFAULT_STEPS = {"latent": LATENT_TRAIN.steps, "class": CLASS_TRAIN.steps, "text": TEXT_TRAIN.steps}
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,7 @@ def test_class_model_meets_the_issue_bar(class_accuracy):
 
 
 TEXT_BAR = 0.95  # issue 5: at the best guidance scale, ≥ 95% of seen-pair samples have the requested shape and colour
+TEXT_HELD_OUT_BAR = 0.80  # issue 5: and ≥ 80% of samples for colour×shape pairs never seen in training
 
 
 def _caption_adherence(sample_fn, evaluator, info) -> dict[str, float]:
@@ -188,7 +189,7 @@ def text_adherence(evaluator, text_sampler):
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_follows_shape_and_colour(text_adherence):
     both, recorded = text_adherence["both"], text_adherence["recorded"]
-    assert both >= recorded - 0.07, (both, recorded)  # 300 vs 500 samples at ~90%: the difference has SE ≈ 2.2 points
+    assert both >= recorded - 0.07, (both, recorded)  # 300 vs 500 samples at ~92%: the difference has SE ≈ 2.2 points
     assert both > 4 / 64, both  # well above chance (1 in 64 for shape × colour)
 
 
@@ -197,7 +198,7 @@ def test_text_model_listens_to_colour_words(text_adherence):
     """Fine-tuned from the earlier, patched `uncond`, a text model drew the requested colour in only about 25% of samples
     (BENCHMARKS.md, "Text model: how it starts, and where position is lost"); fine-tuned from the current one with min-SNR
     weighting, in 74.8% (benchmarks/results/text_finetune_min_snr.json)."""
-    assert text_adherence["colour"] >= 0.9, text_adherence  # recorded 100.0% on 500 other captions
+    assert text_adherence["colour"] >= 0.9, text_adherence  # recorded 99.6% on 500 other captions
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
@@ -209,21 +210,39 @@ def test_text_model_places_shapes_where_the_caption_says(text_adherence):
     assert text_adherence["position"] >= 0.9, text_adherence  # recorded 100.0% on 500 other captions
 
 
-@pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
-def test_text_model_puts_colours_on_shapes_it_never_saw_them_on(evaluator, text_sampler):
-    """Held-out colour×shape pairs: without the token targets in its encoder's pretraining, the frozen encoder's model drew
-    the requested colour on a never-seen pair in 78.6% of samples (BENCHMARKS.md); the shipped one recorded 98.4%."""
+@pytest.fixture(scope="module")
+def text_held_out(evaluator, text_sampler):
+    """(what the evaluator reads, the requested attributes) for 200 fresh held-out-pair captions (colour×shape pairs
+    never in the training split; caption seed 11, sampling seed 2024)."""
     from diffusion_course.prompts import evaluation_prompts
 
     sample, _ = text_sampler
     prompts, attrs = evaluation_prompts(200, held_out=True, seed=11)
-    colour = attribute_accuracy(evaluator.read(sample(prompts)), {"colour": attrs["colour"]})["colour"]
+    return evaluator.read(sample(prompts)), attrs
+
+
+@pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
+def test_text_model_puts_colours_on_shapes_it_never_saw_them_on(text_held_out):
+    """Held-out colour×shape pairs: without the token targets in its encoder's pretraining, the frozen encoder's model drew
+    the requested colour on a never-seen pair in 78.6% of samples (BENCHMARKS.md); the shipped one recorded 98.4%."""
+    read, attrs = text_held_out
+    colour = attribute_accuracy(read, {"colour": attrs["colour"]})["colour"]
     assert colour >= 0.9, colour
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
-@pytest.mark.xfail(strict=True, reason="not met: the shipped model (a 59-minute CPU fine-tune of uncond, 6,410 steps × 64) gets "
-                                       "shape and colour both right in about 90% of samples; shape is the weak half (notebook 07)")
+def test_text_model_meets_the_held_out_bar(text_held_out):
+    """Issue 5's compositional bar: shape and colour both right on at least 80% of never-seen pairs. The shipped model
+    (9,615 steps) recorded 87.6% on 500 other captions and scores 81.5% on these 200 (2026-12-03): met, though by less
+    than the recorded number suggests. The 6,410-step model it replaced recorded 78.8%, the 3,839-step one before, 66.4%."""
+    read, attrs = text_held_out
+    both = joint_accuracy(read, attrs)
+    assert both >= TEXT_HELD_OUT_BAR, both
+
+
+@pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
+@pytest.mark.xfail(strict=True, reason="not met: the shipped model (a 64-minute CPU fine-tune of uncond, 9,615 steps × 64) gets "
+                                       "shape and colour both right in about 92% of samples; shape is the weak half (notebook 07)")
 def test_text_model_meets_the_issue_bar(text_adherence):
     assert text_adherence["both"] >= TEXT_BAR, text_adherence
 
@@ -302,8 +321,8 @@ def test_latent_model_meets_the_issue_bar(latent_adherence):
 @pytest.mark.skipif(not {"latent_unet", "text_unet"} <= set(MANIFEST), reason="the latent and pixel text models are not both shipped")
 def test_latent_model_adherence_stays_near_the_pixel_models(latent_adherence, text_adherence):
     """Issue 6 asks for adherence within 20% of the pixel model (≥ 0.8×). On these 300 captions the shipped pair scored
-    81.3% against 89.7% (0.91×; these fixtures, 2026-12-02); the recipes recorded 85.2% against 90.0% on 500 others (0.95×).
-    Against the pixel model's shorter (3,839-step) run: 0.97× here, 1.03× recorded.
+    81.3% against 92.0% (0.88×; these fixtures, 2026-12-03); the recipes recorded 85.2% against 92.0% on 500 others (0.93×).
+    Against the pixel model's shorter runs: 0.91× here and 0.95× recorded (6,410 steps), 0.97× and 1.03× (3,839 steps).
     Against the earlier, patched pixel text model (75.0% here, 75.2% recorded): 1.08× and 1.13×.
     Earlier latent models: 1.05× (the same U-Net after 8,776 steps), 0.88× (after 4,388 steps), 0.76× (attention at 8×8
     too, 2,194 steps on a GPU) and 0.50× (on the first, CPU-trained VAE)."""

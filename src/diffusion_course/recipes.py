@@ -29,13 +29,14 @@ encoder is first taught to read the captions' attributes (`--pretrain-encoder`),
 The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
-themselves, at step counts since made the defaults: 11,793 and 6,410 steps × 64 for the unconditional and text models (what
-55- and 65-minute budgets chose), 14,586 for the class model (three times the 4,862 a 22-minute budget chose). So do the latent
+themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64 for the unconditional and text models (what a
+55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose), 14,586 for the class model (three times the 4,862 a 22-minute budget chose). So do the latent
 model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
 (4,000 steps × 128), which draws the same latent model's samples. The models they replaced on 2026-12-02, from the same
 recipes with fewer steps, are recorded in benchmarks/results/class_finetune_22min.json and
 benchmarks/results/class_finetune_9724.json (class model, 4,862 and 9,724 steps) and
-benchmarks/results/text_finetune_30min.json (text model, 3,839 steps).
+benchmarks/results/text_finetune_30min.json and benchmarks/results/text_finetune_6410.json (text model,
+3,839 and 6,410 steps; the latter replaced on 2026-12-03).
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ PATCHED_TEXT_UNET = replace(PIXEL_UNET, context_dim=TEXT_ENCODER.dim, attention_
 TEXT_PHRASE_DROP = 0.25  # each optional phrase (size, colour, position, background) left out of 1 caption in 4
 # weighting "none": fine-tuned with min-SNR weighting, the text model placed shapes at chance (one run; notebook 07).
 # Presumably because min-SNR all but silences the high-noise steps, where the noisy image does not yet show place or colour
-TEXT_TRAIN = replace(UNCOND_TRAIN, steps=6410, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0, weighting="none")
+TEXT_TRAIN = replace(UNCOND_TRAIN, steps=9615, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0, weighting="none")
 TEXT_GUIDANCE = 3.0
 
 
