@@ -234,8 +234,8 @@ CPU row and its GPU row, so the differences are observations, not causes:
   recipe's defaults of that time (on the CPU: 8,000 steps × 64); the same commands now train the current U-Net. So do the
   `uncond` commands (now the unpatched (16, 32, 64) U-Net) and the `class` commands: `CLASS_UNET` is that U-Net too since
   2026-11-29, so the class rows' commands (here and below) no longer rebuild the patched model they trained, and the plain
-  `class` command fine-tunes `uncond` for 14,586 steps × 64 (the shipped class model since 2026-12-02, notebook 06; 4,862
-  steps shipped 2026-11-29 to 12-02, then 9,724 steps for part of 12-02)."""
+  `class` command fine-tunes `uncond` for 19,448 steps × 64 (the shipped class model since 2026-12-03, notebook 06; 4,862
+  steps shipped 2026-11-29 to 12-02, then 9,724 steps for part of 12-02, then 14,586 steps to 12-03)."""
     body += "\n\n" + _second_session(recorded["second_session"])
     record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body, date=speed["date"],
            where=f"{gpu} (recorded); this section written from benchmarks/results/gpu_*.json")

@@ -30,12 +30,13 @@ The shipped VAE was trained on a GPU with its recipe, a larger batch and the ste
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
 themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64 for the unconditional and text models (what a
-55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose), 14,586 for the class model (three times the 4,862 a 22-minute budget chose). So do the latent
-model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen
-(4,000 steps × 128), which draws the same latent model's samples. The models they replaced on 2026-12-02, from the same
-recipes with fewer steps, are recorded in benchmarks/results/class_finetune_22min.json and
-benchmarks/results/class_finetune_9724.json (class model, 4,862 and 9,724 steps) and
-benchmarks/results/text_finetune_30min.json and benchmarks/results/text_finetune_6410.json (text model,
+55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose), 19,448 for the class model (four times the 4,862
+a 22-minute budget chose). So do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the
+VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent model's samples. The
+models they replaced since 2026-12-02, from the same recipes with fewer steps, are recorded in
+benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
+benchmarks/results/class_finetune_14586.json (class model, 4,862, 9,724 and 14,586 steps; the last replaced on
+2026-12-03) and benchmarks/results/text_finetune_30min.json and benchmarks/results/text_finetune_6410.json (text model,
 3,839 and 6,410 steps; the latter replaced on 2026-12-03).
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ UNCOND_TRAIN = TrainConfig(steps=11793, batch_size=64, lr=2e-3, warmup=200, pred
                            sample_every=2000)  # sample_every: judge 1,000 samples every 2,000 steps (time to quality)
 PIXEL_UNET = UNetConfig(channels=(32, 64, 128), patch_size=2)
 CLASS_UNET = replace(UNCOND_UNET, num_classes=len(SHAPES))  # label id len(SHAPES) = "no label"
-CLASS_TRAIN = replace(UNCOND_TRAIN, steps=14586, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
+CLASS_TRAIN = replace(UNCOND_TRAIN, steps=19448, lr=1e-3, warmup=100, cond_drop=0.15, sample_every=0)
 CLASS_GUIDANCE = 3.0  # guidance scale used for the recipe's own quality check (notebook 06 sweeps it)
 TEXT_ENCODER = TextEncoderConfig()
 # notebook 04's U-Net + cross-attention at 16×16 and 8×8 (each pixel's position added to its query) + the pooled caption
