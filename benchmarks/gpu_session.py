@@ -224,7 +224,8 @@ CPU row and its GPU row, so the differences are observations, not causes:
 - The text model: shape and colour both right in {_pct(tg['quality']['accuracy']['shape_and_colour'])} of seen-pair samples
   against {_pct(tc['quality']['accuracy']['shape_and_colour'])} on the CPU, with the same recipe options and seed and {more:.0f}× the
   images. This run {ships('text', 'text_unet')}: it shipped until 2026-11-29, when a 2-core CPU fine-tune of notebook 04's
-  `uncond` replaced it (notebook 07). The `text` command builds that U-Net now, so these two rows' commands no longer
+  `uncond` replaced it (notebook 07; since 2026-12-03 the shipped text model fine-tunes the class model instead,
+  `--init-from class`). The `text` command builds that U-Net now, so these two rows' commands no longer
   rebuild the patched model they trained, and the speed table's pixel columns are that earlier model's.
 - The class model from scratch on the GPU: {_pct(cls_g['accuracy']['shape'])} of samples have the requested shape against
   {_pct(cls_c['accuracy']['shape'])} fine-tuned on the CPU, at FD {cls_g['fd_ratio']:.1f}× against {cls_c['fd_ratio']:.1f}×. This run

@@ -18,8 +18,8 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import (checkpoint_info, load_checkpoint, load_text_model, minutes_compare, read_manifest,
-                                          trained_on_cpu)
+from diffusion_course.checkpoints import (checkpoint_info, fine_tuned_from, load_checkpoint, load_text_model,
+                                          minutes_compare, read_manifest, trained_on_cpu)
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
@@ -83,8 +83,8 @@ def main() -> None:
                 sample[name].append(time.perf_counter() - start)
     ips = {k: {"train": BATCH / median(train[k]), "sample": BATCH / median(sample[k])} for k in train}
     q = {"pixel": pix_info["meta"]["quality"], "latent": lat_info["meta"]["quality"]}
-    fine_tuned = pix_info["meta"].get("init_from") == "uncond"  # then the model it started from counts too
-    start_minutes = load_checkpoint("uncond")[1]["meta"]["seconds"] / 60 if fine_tuned else 0.0
+    starts = fine_tuned_from(pix_info["meta"])  # the models it was fine-tuned from count too
+    start_minutes = sum(meta["seconds"] for _, meta in starts) / 60
     minutes = {"pixel": start_minutes + pix_info["meta"]["seconds"] / 60,
                "latent": (vae_info["meta"]["seconds"] + lat_info["meta"]["encode_seconds"] + lat_info["meta"]["seconds"]) / 60}
     params = {"pixel": dc.count_parameters(pixel), "latent": dc.count_parameters(latent)}
@@ -127,7 +127,7 @@ def main() -> None:
                 "n = 500)", 100 * pix, 100 * lat, lat / pix, "{:.1f}%")
         row(f"FD / floor, seen pairs, fine-tuned decoder ({how}, n = 500)", q["pixel"]["fd_ratio"], ft["fd_ratio"],
             ft["fd_ratio"] / q["pixel"]["fd_ratio"])
-    if minutes_compare(pix_info["meta"], lat_info["meta"], vae_info["meta"]):
+    if minutes_compare(pix_info["meta"], *(meta for _, meta in starts), lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])
     else:  # minutes on different machines, or on a GPU shared between runs, do not compare: each part with its machine
@@ -143,7 +143,7 @@ def main() -> None:
             f"{f' (text encoder frozen: {frozen})' if frozen else ''}; sampling: {BATCH} captions, DPM-Solver++(2M), 20 trailing steps, w = {GUIDANCE:g}, medians of "
             f"{SAMPLE_RUNS}). Quality and minutes as recorded by `{pix_info['meta'].get('reproduce', pix_info['meta']['command'])}` / "
             f"`{vae_info['meta'].get('reproduce', vae_info['meta']['command'])}` / `{lat_info['meta'].get('reproduce', lat_info['meta']['command'])}` "
-            f"(pixel minutes {'include the unconditional model it was fine-tuned from' if fine_tuned else 'are the text recipe alone: it trains from scratch'}; "
+            f"(pixel minutes {'include the models it was fine-tuned from: ' + ', then '.join(n for n, _ in starts) if starts else 'are the text recipe alone: it trains from scratch'}; "
             f"latent minutes include the VAE and "
             f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
             f"within 20%.{decoder_note}\n\n" + "\n".join(lines))

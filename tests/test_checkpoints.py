@@ -107,3 +107,21 @@ def test_the_recorded_machine_is_the_device_used_and_says_whether_minutes_compar
     assert not minutes_compare({"machine": cpu}, {"machine": cpu.replace("CPU (", "CPU (9")})  # another CPU
     assert not minutes_compare(gpu, gpu)  # a GPU's minutes depend on what shared it
     assert machine(torch.device("meta")).startswith("META, ")
+
+
+def test_fine_tuned_from_follows_the_chain_of_starting_checkpoints(tmp_path):
+    """The models a fine-tune started from, nearest first, read from the shipped JSONs; a loop is an error, not a hang."""
+    from diffusion_course.checkpoints import fine_tuned_from
+    assert [name for name, _ in fine_tuned_from(checkpoint_info("class")["meta"])] == ["uncond"]
+    assert fine_tuned_from(checkpoint_info("uncond")["meta"]) == []
+    assert fine_tuned_from({"init_from": None}) == []
+    chain = fine_tuned_from({"init_from": "class"})
+    assert [name for name, _ in chain] == ["class", "uncond"]
+    assert chain[1][1]["seconds"] == checkpoint_info("uncond")["meta"]["seconds"]
+    with pytest.raises(CheckpointError, match="no checkpoint named 'nope'"):
+        fine_tuned_from({"init_from": "nope"})
+    net = UNet(UNetConfig(channels=(8, 16), groups=4))
+    for name, start in (("a", "b"), ("b", "a")):
+        save_checkpoint(name, net, "unet", net.config.to_dict(), {"init_from": start}, directory=tmp_path)
+    with pytest.raises(CheckpointError, match="loop"):
+        fine_tuned_from({"init_from": "a"}, tmp_path)

@@ -225,6 +225,40 @@ def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches()
     assert _start(RunOptions(from_scratch=True), patched) == {"init_from": None, "new_parameters": "all"}
 
 
+def test_the_text_unet_can_start_from_the_class_model():
+    """`--init-from class`: the text U-Net takes the class model's backbone, every weight of it, and leaves the label
+    embedding behind (its condition arrives through cross-attention and the pooled caption); the layers text adds are
+    the same new ones as when it starts from uncond."""
+    from diffusion_course.checkpoints import load_checkpoint
+    from diffusion_course.recipes import TEXT_UNET, _start
+    from diffusion_course.train import RunOptions
+    net = UNet(TEXT_UNET)
+    start = _start(RunOptions(init_from="class"), net)
+    assert start["init_from"] == "class" and start["left_behind"] == ["label.weight"], start
+    assert start["new_parameters"] == _start(RunOptions(), UNet(TEXT_UNET))["new_parameters"]
+    source = load_checkpoint("class")[0].state_dict()
+    mine = net.state_dict()
+    shared = [k for k in source if k != "label.weight"]
+    assert shared and all(torch.equal(mine[k], source[k].to(mine[k].dtype)) for k in shared)
+    uncond = load_checkpoint("uncond")[0].state_dict()
+    assert not torch.equal(mine["stem.weight"], uncond["stem.weight"].to(mine["stem.weight"].dtype))
+
+
+@pytest.mark.parametrize("argv", [["class", "--init-from", "class"], ["uncond", "--init-from", "class"]])
+def test_only_the_text_recipe_takes_init_from(argv, capsys):
+    from diffusion_course.recipes import main
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--init-from applies to the text recipe" in capsys.readouterr().err
+
+
+def test_init_from_and_from_scratch_cannot_be_combined(capsys):
+    from diffusion_course.recipes import main
+    with pytest.raises(SystemExit):
+        main(["text", "--init-from", "class", "--from-scratch"])
+    assert "contradict" in capsys.readouterr().err
+
+
 def test_the_text_recipe_starts_from_exactly_uncond():
     """The text U-Net is `uncond`'s plus layers that start at zero (cross-attention, the position embedding in attention,
     level 1's self-attention, the pooled caption's projection): before training, any caption gives uncond's prediction.

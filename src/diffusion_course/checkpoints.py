@@ -118,6 +118,20 @@ def minutes_compare(*metas: dict) -> bool:
     return len({meta.get("machine") for meta in metas}) == 1 and all(trained_on_cpu(meta) for meta in metas)
 
 
+def fine_tuned_from(meta: dict, directory: Path = WEIGHTS_DIR) -> list[tuple[str, dict]]:
+    """The shipped checkpoints a run started from, nearest first, each with its meta: the text model fine-tuned from the
+    class model gives [("class", ...), ("uncond", ...)]; a run from random weights gives []. What the training minutes
+    of a fine-tuned model leave out."""
+    chain, name = [], meta.get("init_from")
+    while name:
+        if any(name == seen for seen, _ in chain):
+            raise CheckpointError(f"checkpoints start from each other in a loop: {[n for n, _ in chain] + [name]}")
+        parent = checkpoint_info(name, directory)["meta"]
+        chain.append((name, parent))
+        name = parent.get("init_from")
+    return chain
+
+
 def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
     directory = Path(directory)

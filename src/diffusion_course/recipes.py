@@ -3,7 +3,7 @@
     python -m diffusion_course.train evaluator   # attribute classifier used by all metrics
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (notebook 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
-    python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder  # fine-tuned from uncond (07)
+    python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
@@ -12,9 +12,14 @@ Each recipe fixes its seed, data and settings, trains, measures quality with the
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
 weights/ folder (or --out), updating the manifest's sha256.
 
-The class and text models fine-tune `uncond`: the same unpatched U-Net (`UNCOND_UNET`), plus the layers their condition
-needs, each starting at zero, so training starts from exactly the unconditional model (`--from-scratch` starts from
-random weights instead). The class model adds a label embedding. The text model adds cross-attention at 16×16 and 8×8,
+The class model fine-tunes `uncond`, and the shipped text model fine-tunes the class model (`--init-from class`; by
+default the text recipe starts from `uncond` too): the same unpatched U-Net (`UNCOND_UNET`), plus the layers their
+condition needs, each starting at zero (`--from-scratch` starts from random weights instead). From `uncond`, training
+starts from exactly the unconditional model; from the class model, from its backbone without the label embedding, which
+the text U-Net leaves behind. Started from the class model, whose backbone had learnt to draw the shape a condition asks
+for, the text model drew the requested shape and colour in 97.8% of seen-pair samples, against 92.0% for the same
+9,615 steps from `uncond` (one run each; benchmarks/results/text_finetune_9615_uncond.json). The class model adds a
+label embedding. The text model adds cross-attention at 16×16 and 8×8,
 with each pixel's position added to its tokens there (`attention_position`), and the pooled caption added to the time
 embedding (`context_pooling`), and it trains without min-SNR weighting: with it (benchmarks/results/
 text_finetune_min_snr.json, one run, 3,495 steps against 3,839 for the same recipe without it, from the same
@@ -30,14 +35,15 @@ The shipped VAE was trained on a GPU with its recipe, a larger batch and the ste
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
 themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64 for the unconditional and text models (what a
-55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose), 19,448 for the class model (four times the 4,862
-a 22-minute budget chose). So do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the
+55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`), 19,448
+for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the
 VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent model's samples. The
 models they replaced since 2026-12-02, from the same recipes with fewer steps, are recorded in
 benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
 benchmarks/results/class_finetune_14586.json (class model, 4,862, 9,724 and 14,586 steps; the last replaced on
-2026-12-03) and benchmarks/results/text_finetune_30min.json and benchmarks/results/text_finetune_6410.json (text model,
-3,839 and 6,410 steps; the latter replaced on 2026-12-03).
+2026-12-03) and benchmarks/results/text_finetune_30min.json, benchmarks/results/text_finetune_6410.json and
+benchmarks/results/text_finetune_9615_uncond.json (text model from `uncond`, 3,839, 6,410 and 9,615 steps; the last two
+replaced on 2026-12-03).
 """
 from __future__ import annotations
 
@@ -146,19 +152,27 @@ BACKBONE_FIELDS = ("in_channels", "out_channels", "image_size", "patch_size", "c
                    "attention_head_dim", "mid_attention", "time_dim", "groups")
 
 
-def init_from(net: torch.nn.Module, name: str) -> list[str]:
-    """Load a shipped checkpoint's weights into `net` where names match; returns the parameters left as initialised.
-    Refuses, naming --from-scratch, a U-Net whose backbone (`BACKBONE_FIELDS`) differs from the checkpoint's."""
+#: Layers a checkpoint may have that a network starting from it can leave behind: the class model's label embedding,
+#: which a text U-Net starting from the class model has no use for (its condition arrives through cross-attention).
+CONDITIONING_LAYERS = ("label.",)
+
+
+def init_from(net: torch.nn.Module, name: str) -> tuple[list[str], list[str]]:
+    """Load a shipped checkpoint's weights into `net` where names match; returns (the parameters left as initialised,
+    the checkpoint's conditioning parameters (`CONDITIONING_LAYERS`) left behind). Refuses, naming --from-scratch, a
+    U-Net whose backbone (`BACKBONE_FIELDS`) differs from the checkpoint's, and any other weight `net` lacks."""
     source, _ = load_checkpoint(name)
     backbone = lambda config: {k: config.to_dict()[k] for k in BACKBONE_FIELDS}  # noqa: E731
     differ = config_differences(backbone(net.config), backbone(source.config))
     if differ:
         raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights (train it --from-scratch): "
                          + "; ".join(differ))
-    missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
+    state = source.state_dict()
+    dropped = [k for k in state if k.startswith(CONDITIONING_LAYERS) and k not in net.state_dict()]
+    missing, unexpected = net.load_state_dict({k: v for k, v in state.items() if k not in dropped}, strict=False)
     if unexpected:
         raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
-    return missing
+    return missing, dropped
 
 
 class QualityLog:
@@ -189,11 +203,13 @@ STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.
 
 
 def _start(options: RunOptions, net: torch.nn.Module) -> dict:
-    """Where a conditional recipe's weights start: `uncond`'s, loaded into `net`, or random ones (--from-scratch).
-    Returns the JSON entries that say so."""
+    """Where a conditional recipe's weights start: a shipped checkpoint's (`options.init_from`, "uncond" unless told),
+    loaded into `net`, or random ones (--from-scratch). Returns the JSON entries that say so."""
     if options.from_scratch:
         return {"init_from": None, "new_parameters": "all"}
-    return {"init_from": "uncond", "new_parameters": init_from(net, "uncond")}
+    missing, dropped = init_from(net, options.init_from)
+    return {"init_from": options.init_from, "new_parameters": missing,
+            **({"left_behind": dropped} if dropped else {})}
 
 
 def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None) -> tuple:
@@ -276,8 +292,9 @@ def text_model(options: RunOptions = RunOptions(), attrs=None) -> tuple[TextCond
 
 def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The text-conditional U-Net with its text encoder (trained jointly, unless `options` freeze or pretrain it); the
-    U-Net starts from `uncond`'s weights, its new layers at zero (random weights with `options.from_scratch`). The shipped
-    model: fine-tuned from `uncond`, its encoder pretrained (with token targets) and frozen."""
+    U-Net starts from `uncond`'s weights (or the class model's: `options.init_from`), its new layers at zero (random
+    weights with `options.from_scratch`). The shipped model: fine-tuned from the class model, its encoder pretrained (with
+    token targets) and frozen."""
     seed_everything(seed)
     cfg = options.apply(TEXT_TRAIN, seed)
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
@@ -310,6 +327,8 @@ def main(argv=None) -> None:
                    help="train for about this many minutes instead of a step count (the JSON records the steps chosen)")
     p.add_argument("--sample-every", type=int, default=None, help="judge samples every this many steps (0 = never)")
     p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
+    p.add_argument("--init-from", choices=["uncond", "class"], default="uncond",
+                   help="text: the shipped U-Net it starts from (default uncond; class leaves its label embedding behind)")
     p.add_argument("--frozen-encoder", action="store_true",
                    help="text, latent: keep the text encoder where it starts, training only the U-Net (the shipped text model)")
     p.add_argument("--pretrain-encoder", action="store_true",
@@ -325,9 +344,13 @@ def main(argv=None) -> None:
     options = RunOptions(steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
                          minutes=args.minutes, from_scratch=args.from_scratch,
                          frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
-                         token_targets=args.token_targets)
+                         token_targets=args.token_targets, init_from=args.init_from)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
+    if args.init_from != "uncond" and args.recipe != "text":
+        p.error("--init-from applies to the text recipe (the class recipe starts from uncond)")
+    if args.init_from != "uncond" and args.from_scratch:
+        p.error("--init-from and --from-scratch contradict each other: pick one start")
     for flag in ("frozen_encoder", "pretrain_encoder"):
         if getattr(args, flag) and args.recipe not in ("text", "latent"):
             p.error(f"--{flag.replace('_', '-')} applies to the text and latent recipes (the ones with a text encoder)")

@@ -59,6 +59,8 @@ class RunOptions:
     pretrain_encoder: their text encoder first taught to read each caption's attributes back
     (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen.
     token_targets: that pretraining also asks each token's feature to keep its own word.
+    init_from: the shipped checkpoint a conditional recipe's U-Net starts from ("uncond", or for the text recipe also
+    "class", whose label embedding is then left behind).
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -68,6 +70,7 @@ class RunOptions:
     frozen_encoder: bool = False
     pretrain_encoder: bool = False
     token_targets: bool = False
+    init_from: str = "uncond"
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
