@@ -17,34 +17,33 @@ default the text recipe starts from `uncond` too): the same unpatched U-Net (`UN
 condition needs, each starting at zero (`--from-scratch` starts from random weights instead). From `uncond`, training
 starts from exactly the unconditional model; from the class model, from its backbone without the label embedding, which
 the text U-Net leaves behind. Started from the class model, whose backbone had learnt to draw the shape a condition asks
-for, the text model drew the requested shape and colour in 97.8% of seen-pair samples, against 92.0% for the same
-9,615 steps from `uncond` (one run each; benchmarks/results/text_finetune_9615_uncond.json). The class model adds a
-label embedding. The text model adds cross-attention at 16×16 and 8×8,
-with each pixel's position added to its tokens there (`attention_position`), and the pooled caption added to the time
-embedding (`context_pooling`), and it trains without min-SNR weighting: with it (benchmarks/results/
-text_finetune_min_snr.json, one run, 3,495 steps against 3,839 for the same recipe without it, from the same
-30-minute budget) the fine-tune drew shapes well but placed them at chance (13%) and coloured them right in 75%. A
-plausible reading, not measured per noise level: min-SNR all but silences the high-noise steps, where the caption's
-place and colour are not yet visible in the noisy image. Until 2026-11-29 the text model was the patched `PIXEL_UNET`
-((32, 64, 128) on 2×2 patches) from scratch (benchmarks/text_init measures those recipes; notebook 07). The text
-encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each token keeping its own word
-(`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it erased the position words
-(benchmarks/text_init).
+for, the text model drew the requested shape and colour in 97.8% of seen-pair samples, against 92.0% for the same 9,615
+steps from `uncond` (one run each; benchmarks/results/text_finetune_9615_uncond.json; loading the class checkpoint draws
+more from the global random generator, so the encoder's pretraining and the batch order differ too). The class model
+adds a label embedding. The text model adds cross-attention at 16×16 and 8×8, with each pixel's position added to its
+tokens there (`attention_position`), and the pooled caption added to the time embedding (`context_pooling`), and it
+trains without min-SNR weighting: with it (benchmarks/results/ text_finetune_min_snr.json, one run, 3,495 steps against
+3,839 for the same recipe without it, from the same 30-minute budget) the fine-tune drew shapes well but placed them at
+chance (13%) and coloured them right in 75%. A plausible reading, not measured per noise level: min-SNR all but silences
+the high-noise steps, where the caption's place and colour are not yet visible in the noisy image. Until 2026-11-29 the
+text model was the patched `PIXEL_UNET` ((32, 64, 128) on 2×2 patches) from scratch (benchmarks/text_init measures those
+recipes; notebook 07). The text encoder is first taught to read the captions' attributes (`--pretrain-encoder`), each
+token keeping its own word (`--token-targets`), and then frozen (`--frozen-encoder`): trained jointly with the U-Net, it
+erased the position words (benchmarks/text_init).
 
 The shipped VAE was trained on a GPU with its recipe, a larger batch and the step count a time budget chose
 (`--batch-size 256 --device cuda --steps N`; its JSON records its `reproduce` command); without those options the same
 command is the 2-core CPU recipe (2,000 steps × 64). The unconditional, class and text models ship from the CPU recipes
-themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64 for the unconditional and text models (what a
-55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`), 19,448
-for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512, 71 minutes on 2 cores) and `vae_decoder`, the
-VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128), which draws the same latent model's samples. The
-models they replaced since 2026-12-02, from the same recipes with fewer steps, are recorded in
-benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
+themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64 for the unconditional and text models
+(what a 55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`),
+19,448 for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512,
+71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
+which draws the same latent model's samples. The models they replaced since 2026-12-02, from the same recipes with fewer
+steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
 benchmarks/results/class_finetune_14586.json (class model, 4,862, 9,724 and 14,586 steps; the last replaced on
 2026-12-03) and benchmarks/results/text_finetune_30min.json, benchmarks/results/text_finetune_6410.json and
 benchmarks/results/text_finetune_9615_uncond.json (text model from `uncond`, 3,839, 6,410 and 9,615 steps; the last two
-replaced on 2026-12-03).
-"""
+replaced on 2026-12-03)."""
 from __future__ import annotations
 
 import argparse
