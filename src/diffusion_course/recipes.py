@@ -166,8 +166,8 @@ def init_from(net: torch.nn.Module, name: str) -> tuple[list[str], list[str]]:
     if differ:
         raise ValueError(f"this recipe's U-Net cannot start from {name}'s weights (train it --from-scratch): "
                          + "; ".join(differ))
-    state = source.state_dict()
-    dropped = [k for k in state if k.startswith(CONDITIONING_LAYERS) and k not in net.state_dict()]
+    state, own = source.state_dict(), net.state_dict().keys()
+    dropped = [k for k in state if k.startswith(CONDITIONING_LAYERS) and k not in own]
     missing, unexpected = net.load_state_dict({k: v for k, v in state.items() if k not in dropped}, strict=False)
     if unexpected:
         raise RuntimeError(f"{name} has weights this network lacks: {unexpected[:5]}")
