@@ -7,8 +7,10 @@ images/s (forward + backward + AdamW step, batch 64, medians of 8; the text enco
 20 trailing steps, classifier-free guidance w = 3, the VAE decode included for the latent model; medians of 5). Quality
 and training minutes are the ones the two recipes recorded in their checkpoints' JSON (500 seen-pair and 500
 held-out-pair test captions each, w = 3). The rows for the fine-tuned decoder `vae_decoder` come from its recipe's
-record while that record is of the shipped latent U-Net, and are measured here the same way otherwise. Writes "Latent
-vs pixel diffusion" in BENCHMARKS.md.
+record while that record is of the shipped latent U-Net, and are measured here the same way otherwise. The rows for the
+low-noise expert `latent_refiner` (the latent U-Net for t ≥ its switch, the expert below) come from its recipe's record;
+its sampling speed is measured here too, alternating with the others. Writes "Latent vs pixel diffusion" in
+BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, decoder_record_is_current, latent_quality,
-                                             sample_latent_model)
+                                             load_latent_model, sample_latent_model)
 
 from .record import median, record
 
@@ -69,15 +71,23 @@ def main() -> None:
     def sample_latent():
         sample_latent_model(latent, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
 
+    has_expert = "latent_refiner" in read_manifest()
+    pair = load_latent_model(refiner=True)[0] if has_expert else None
+    ref_meta = checkpoint_info("latent_refiner")["meta"] if has_expert else None
+
+    def sample_pair():
+        sample_latent_model(pair, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
+
     train = {"pixel": [], "latent": []}
     for _ in range(2):  # alternate: pixel, latent, pixel, latent
         train["pixel"] += train_step_seconds(pixel, pix_info["meta"], (3, 32, 32), pixel_schedule, TRAIN_RUNS // 2 + 1)
         train["latent"] += train_step_seconds(latent, lat_info["meta"], adapter.latent_shape(), latent_schedule,
                                               TRAIN_RUNS // 2 + 1)
-    sample = {"pixel": [], "latent": []}
+    sample = {"pixel": [], "latent": [], "pair": []}
+    samplers = (("pixel", sample_pixel), ("latent", sample_latent)) + ((("pair", sample_pair),) if has_expert else ())
     with torch.no_grad():
         for _ in range(SAMPLE_RUNS):
-            for name, fn in (("pixel", sample_pixel), ("latent", sample_latent)):
+            for name, fn in samplers:
                 start = time.perf_counter()
                 fn()
                 sample[name].append(time.perf_counter() - start)
@@ -127,6 +137,18 @@ def main() -> None:
                 "n = 500)", 100 * pix, 100 * lat, lat / pix, "{:.1f}%")
         row(f"FD / floor, seen pairs, fine-tuned decoder ({how}, n = 500)", q["pixel"]["fd_ratio"], ft["fd_ratio"],
             ft["fd_ratio"] / q["pixel"]["fd_ratio"])
+    if has_expert:  # the latent U-Net above the switch, the low-noise expert below it
+        pair_ips = BATCH / median(sample["pair"])
+        row(f"sampling with the low-noise expert `latent_refiner`, images/s (median, decode included)",
+            ips["pixel"]["sample"], pair_ips, pair_ips / ips["pixel"]["sample"])
+        for label, rec in (("shipped decoder", ref_meta["quality"]),
+                           ("fine-tuned decoder", ref_meta["quality_fine_tuned_decoder"])):
+            for pairs, pix, lat in (("seen", q["pixel"]["accuracy"]["shape_and_colour"], rec["accuracy"]["shape_and_colour"]),
+                                    ("held-out", q["pixel"]["held_out_shape_and_colour"], rec["held_out_shape_and_colour"])):
+                row(f"shape + colour, {pairs} pairs, with the low-noise expert, {label} (recorded, n = 500)",
+                    100 * pix, 100 * lat, lat / pix, "{:.1f}%")
+            row(f"FD / floor, seen pairs, with the low-noise expert, {label} (recorded, n = 500)", q["pixel"]["fd_ratio"],
+                rec["fd_ratio"], rec["fd_ratio"] / q["pixel"]["fd_ratio"])
     if minutes_compare(pix_info["meta"], *(meta for _, meta in starts), lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])
@@ -135,7 +157,9 @@ def main() -> None:
         lines.append(f"| training minutes (recorded, on different machines or a shared GPU: not comparable) | "
                      f"{minutes['pixel']:.1f} ({where(pix_info)}) | {vae_info['meta']['seconds'] / 60:.1f} (VAE, "
                      f"{where(vae_info)}) + {lat_info['meta']['encode_seconds'] / 60:.1f} (encoding the data) + "
-                     f"{lat_info['meta']['seconds'] / 60:.1f} (U-Net, {where(lat_info)}) | — |")
+                     f"{lat_info['meta']['seconds'] / 60:.1f} (U-Net, {where(lat_info)})"
+                     + (f" + {ref_meta['seconds'] / 60:.1f} (low-noise expert, {where({'meta': ref_meta})})" if has_expert else "")
+                     + " | — |")
     frozen = " and ".join(k for k, info in (("pixel", pix_info), ("latent", lat_info))
                           if encoder_was_frozen(info["meta"]))
     body = (f"Speed measured in this run (batch {BATCH}; training: medians of {2 * (TRAIN_RUNS // 2 + 1)} steps, the two "
@@ -146,7 +170,10 @@ def main() -> None:
             f"(pixel minutes {'include the models it was fine-tuned from: ' + ', then '.join(n for n, _ in starts) if starts else 'are the text recipe alone: it trains from scratch'}; "
             f"latent minutes include the VAE and "
             f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
-            f"within 20%.{decoder_note}\n\n" + "\n".join(lines))
+            f"within 20%.{decoder_note}"
+            + (f" The low-noise expert's rows: `{ref_meta['command']}`, a copy of the latent U-Net fine-tuned on timesteps "
+               f"t < {ref_meta['t_switch']} only and handed every sampling step below that (experts.SwitchAtTimestep); "
+               f"quality as its recipe recorded it, with each decoder." if has_expert else "") + "\n\n" + "\n".join(lines))
     print(body)
     record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)
 

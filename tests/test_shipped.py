@@ -313,14 +313,6 @@ def test_latent_model_is_as_good_as_its_recorded_measurement(latent_adherence):
     assert both > 0.5, both  # far above chance (1 in 64 for shape × colour)
 
 
-@pytest.mark.skipif("latent_unet" not in MANIFEST, reason="the latent text-to-image checkpoint is not shipped yet")
-@pytest.mark.xfail(strict=True, reason="not met: the shipped latent model (13,164 steps × 512 on the 2-core CPU) gets shape "
-                                       "and colour both right in 81-85% of samples (87-88% drawn by the fine-tuned decoder); "
-                                       "the VAE keeps the shape in 91% of reconstructions (95% with that decoder) (notebook 08)")
-def test_latent_model_meets_the_issue_bar(latent_adherence):
-    assert latent_adherence["both"] >= LATENT_BAR, latent_adherence
-
-
 @pytest.mark.skipif(not {"latent_unet", "text_unet"} <= set(MANIFEST), reason="the latent and pixel text models are not both shipped")
 def test_latent_model_adherence_stays_near_the_pixel_models(latent_adherence, text_adherence):
     """Issue 6 asks for adherence within 20% of the pixel model (≥ 0.8×). On these 300 captions the shipped pair scored
@@ -377,3 +369,83 @@ def test_latent_model_under_the_fine_tuned_decoder(evaluator, latent_sampler, fi
     assert adherence["both"] >= adherence["recorded"] - 0.08, (adherence, latent_adherence)
     assert adherence["both"] >= latent_adherence["both"] - 0.02, (adherence, latent_adherence)  # same latents: paired
     assert adherence["colour"] >= 0.9, adherence
+
+
+@pytest.fixture(scope="module")
+def refined_sampler(shipped_vae):
+    """As `latent_sampler`, for the latent U-Net with its low-noise expert `latent_refiner` taking the steps below the
+    switch (`recipes_latent.load_latent_model`); the expert's info."""
+    from diffusion_course.recipes_latent import LATENT_SCHEDULE, load_latent_model, sample_latent_model
+
+    model, _ = load_latent_model(refiner=True)
+    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(shipped_vae), {}
+
+    def sample(prompts):
+        if last.get("prompts") != prompts:
+            last.update(prompts=prompts, latents=sample_latent_model(model, schedule, adapter, prompts,
+                                                                     torch.device("cpu"), seed=2024, decode=False))
+        return last["latents"]
+
+    return sample, checkpoint_info("latent_refiner")
+
+
+@pytest.fixture(scope="module")
+def refined_adherence(evaluator, refined_sampler, shipped_vae, fine_tuned_vae):
+    """The pair's samples for `_caption_adherence`'s captions, drawn by the shipped decoder ("shipped") and by the
+    fine-tuned one ("fine-tuned"), each judged against the expert recipe's record for that decoder."""
+    sample, info = refined_sampler
+    out = {}
+    for name, vae, key in (("shipped", shipped_vae, "quality"), ("fine-tuned", fine_tuned_vae[0], "quality_fine_tuned_decoder")):
+        adapter = dc.LatentAdapter(vae)
+        out[name] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
+                                       {"meta": {"quality": info["meta"][key]}})
+    return out
+
+
+@pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
+def test_latent_refiner_is_as_good_as_its_recorded_measurement(refined_adherence):
+    for name, adherence in refined_adherence.items():
+        assert adherence["both"] >= adherence["recorded"] - 0.08, (name, adherence)  # 300 vs 500 samples: SE ≈ 3 points
+        assert adherence["colour"] >= 0.9, (name, adherence)
+
+
+REFINED_MIN_GAIN = -0.03
+
+
+@pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
+def test_latent_refiner_does_not_lose_to_the_u_net_alone(evaluator, refined_adherence, latent_sampler, fine_tuned_vae):
+    """Same captions and starting noise, the same decoder (the fine-tuned one): the pair differs from the U-Net alone only
+    in the steps below the switch. The expert gained 2.2 points on the recipe's 500 seen-pair captions (88.4% → 90.6%) but
+    none on these 300 (87.0% → 86.7%, 2026-12-03), so this asks only that it does not cost more than 3 points; a broken
+    or mismatched expert (another schedule, another latent space) falls far below."""
+    from diffusion_course.prompts import evaluation_prompts
+
+    sample, _ = latent_sampler
+    prompts, attrs = evaluation_prompts(300, held_out=False, seed=11)  # `_caption_adherence`'s captions
+    alone = joint_accuracy(evaluator.read(dc.LatentAdapter(fine_tuned_vae[0]).to_image(sample(prompts))), attrs)
+    assert refined_adherence["fine-tuned"]["both"] >= alone + REFINED_MIN_GAIN, (refined_adherence, alone)
+
+
+@pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
+@pytest.mark.xfail(strict=True, reason="not met: the best shipped latent combination (the U-Net with its low-noise expert, "
+                                       "drawn by the fine-tuned decoder) gets shape and colour both right in 86.7% of "
+                                       "these 300 seen-pair samples (90.6% recorded on 500); the decoder keeps the shape in 95% of reconstructions (notebook 08)")
+def test_latent_model_meets_the_issue_bar(refined_adherence):
+    """Issue 6's bar, for the best combination the course ships."""
+    assert refined_adherence["fine-tuned"]["both"] >= LATENT_BAR, refined_adherence
+
+
+@pytest.mark.skipif("latent_refiner" not in MANIFEST, reason="the low-noise expert is not shipped yet")
+def test_load_latent_model_hands_the_steps_below_the_switch_to_the_expert():
+    from diffusion_course.recipes_latent import REFINER_T_MAX, load_latent_model
+
+    pair, _ = load_latent_model(refiner=True)
+    alone, _ = load_latent_model(refiner=False)
+    assert isinstance(pair.net, dc.SwitchAtTimestep) and pair.net.t_switch == REFINER_T_MAX
+    assert isinstance(alone.net, dc.UNet)
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    cond = pair.conditioner.tokenize(["a large red star", "a small blue moon"], "cpu")
+    with torch.no_grad():
+        for t, same in ((REFINER_T_MAX + 200.0, True), (REFINER_T_MAX - 200.0, False)):
+            a, b = pair(x, torch.full((2,), t), cond), alone(x, torch.full((2,), t), cond)
+            assert torch.equal(a, b) == same, t  # above the switch: the U-Net itself; below: the expert

@@ -2,6 +2,7 @@
 from .analytic import GaussianMixtureDenoiser, gaussian_denoiser, point_set_denoiser
 from .denoisers import Denoiser, target_for
 from .embeddings import TimeEmbedding, timestep_embedding
+from .experts import SwitchAtTimestep
 from .clip_text import load_clip_text_encoder
 from .image_data import DatasetUnavailable, load_images, try_load_images
 from .metrics import floor, mmd_rbf, sliced_wasserstein
@@ -26,6 +27,7 @@ from .vae_decoder import VAEDecoder, decoder_of, finetune_decoder, with_decoder
 __version__ = "0.1.0"
 
 __all__ = [
+    "SwitchAtTimestep",
     "GaussianMixtureDenoiser", "gaussian_denoiser", "point_set_denoiser",
     "DatasetUnavailable", "load_images", "try_load_images",
     "ATTRIBUTES", "BACKGROUNDS", "COLOURS", "HELD_OUT_PAIRS", "POSITIONS", "SHAPES", "SIZES", "ShapeBatch",

@@ -7,6 +7,7 @@
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
+    python -m diffusion_course.train latent_refiner  # the latent U-Net's low-noise expert (08)
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
 writes safetensors + JSON (the command, the training time, the measured numbers) into the package's
@@ -38,7 +39,8 @@ themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64
 (what a 55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`),
 19,448 for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512,
 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
-which draws the same latent model's samples. The models they replaced since 2026-12-02, from the same recipes with fewer
+which draws the same latent model's samples, and `latent_refiner`, the latent U-Net's low-noise expert (a copy of it
+fine-tuned on timesteps t < 300 only, 3,600 steps × 512, which sampling hands every step below t = 300). The models they replaced since 2026-12-02, from the same recipes with fewer
 steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
 benchmarks/results/class_finetune_14586.json (class model, 4,862, 9,724 and 14,586 steps; the last replaced on
 2026-12-03) and benchmarks/results/text_finetune_30min.json, benchmarks/results/text_finetune_6410.json and
@@ -62,7 +64,7 @@ from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
 from .guidance import label_null
 from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, text_conditioner
-from .recipes_latent import train_latent, train_vae_decoder, train_vae_recipe
+from .recipes_latent import train_latent, train_latent_refiner, train_vae_decoder, train_vae_recipe
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
 from .shapes import SHAPES, held_out_mask, make_shapes
@@ -311,9 +313,10 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
-           "latent": train_latent, "vae_decoder": train_vae_decoder}
+           "latent": train_latent, "vae_decoder": train_vae_decoder, "latent_refiner": train_latent_refiner}
 KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder", "vae": "vae",
-         "latent_unet": "unet", "latent_text_encoder": "text_encoder", "vae_decoder": "vae_decoder"}
+         "latent_unet": "unet", "latent_text_encoder": "text_encoder", "vae_decoder": "vae_decoder",
+         "latent_refiner": "unet"}
 
 
 def main(argv=None) -> None:

@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0  # seeds initial noise, timesteps and batches
     sample_every: int = 0  # call `on_sample(step, ema_net)` every this many steps (0 = never)
     checkpoint_every: int = 0  # save a resumable training state every this many steps (0 = never)
+    t_max: int | None = None  # train on timesteps t < t_max only (a low-noise expert); None = all of them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,7 +164,7 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
             group["lr"] = lr_at(step, cfg)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):  # 3. loss
             loss = diffusion_loss(net, x0, schedule, generator=g, prediction=cfg.prediction, cond=cond,
-                                  weighting=cfg.weighting)
+                                  weighting=cfg.weighting, t_max=cfg.t_max)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # 4. update, with clipping, then the EMA
         if cfg.grad_clip > 0:
