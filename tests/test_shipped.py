@@ -283,10 +283,18 @@ def shipped_vae():
 def latent_sampler(shipped_vae):
     """(captions → latents from the shipped latent model at its recipe's guidance scale, sampling seed 2024, not yet
     decoded, so that both decoders can draw the same latents; its info). Remembers the last call."""
-    from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
+    from diffusion_course.recipes_latent import LATENT_UNET
 
     model, info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
-    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(shipped_vae), {}
+    return _remembering_latent_sampler(model, shipped_vae), info
+
+
+def _remembering_latent_sampler(model, vae):
+    """captions → undecoded latents from a latent text model at the latent recipe's guidance scale, sampling seed 2024;
+    remembers the last call, so that tests sharing captions share samples."""
+    from diffusion_course.recipes_latent import LATENT_SCHEDULE, sample_latent_model
+
+    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(vae), {}
 
     def sample(prompts):
         if last.get("prompts") != prompts:
@@ -294,7 +302,7 @@ def latent_sampler(shipped_vae):
                                                                      torch.device("cpu"), seed=2024, decode=False))
         return last["latents"]
 
-    return sample, info
+    return sample
 
 
 @pytest.fixture(scope="module")
@@ -375,18 +383,9 @@ def test_latent_model_under_the_fine_tuned_decoder(evaluator, latent_sampler, fi
 def refined_sampler(shipped_vae):
     """As `latent_sampler`, for the latent U-Net with its low-noise expert `latent_refiner` taking the steps below the
     switch (`recipes_latent.load_latent_model`); the expert's info."""
-    from diffusion_course.recipes_latent import LATENT_SCHEDULE, load_latent_model, sample_latent_model
+    from diffusion_course.recipes_latent import load_latent_model
 
-    model, _ = load_latent_model(refiner=True)
-    schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(shipped_vae), {}
-
-    def sample(prompts):
-        if last.get("prompts") != prompts:
-            last.update(prompts=prompts, latents=sample_latent_model(model, schedule, adapter, prompts,
-                                                                     torch.device("cpu"), seed=2024, decode=False))
-        return last["latents"]
-
-    return sample, checkpoint_info("latent_refiner")
+    return _remembering_latent_sampler(load_latent_model(refiner=True)[0], shipped_vae), checkpoint_info("latent_refiner")
 
 
 @pytest.fixture(scope="module")
