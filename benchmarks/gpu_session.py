@@ -30,7 +30,8 @@ from diffusion_course.checkpoints import checkpoint_info, load_checkpoint, load_
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import PIXEL_UNET, TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import FIRST_LATENT_UNET, LATENT_SCHEDULE, LATENT_UNET, sample_latent_model
+from diffusion_course.recipes_latent import (FIRST_LATENT_UNET, LATENT_SCHEDULE, LATENT_UNET, load_latent_model,
+                                             sample_latent_model)
 
 from .record import median, record
 
@@ -78,7 +79,7 @@ def measure(path: Path) -> dict:
                           "fp32_img_s": bs / median(fp32), "bf16_img_s": bs / median(bf16)}
         print("autocast", bs, out["amp"][bs], flush=True)
     pixel, pix_info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET)
-    latent, lat_info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
+    latent, lat_info = load_latent_model(refiner=False)
     out["latent_unet"] = LATENT_UNET.to_dict()  # which latent U-Net these times are for
     adapter = dc.LatentAdapter(load_checkpoint("vae")[0].to(device))
     latent_schedule = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE)

@@ -25,7 +25,7 @@ from diffusion_course.checkpoints import (checkpoint_info, fine_tuned_from, load
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, decoder_record_is_current, latent_quality,
+from diffusion_course.recipes_latent import (LATENT_SCHEDULE, decoder_record_is_current, latent_quality,
                                              load_latent_model, sample_latent_model)
 
 from .record import median, record
@@ -35,7 +35,7 @@ BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
 
 def load_models():
     pixel, pix_info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET)
-    latent, lat_info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
+    latent, lat_info = load_latent_model(refiner=False)
     vae, vae_info = load_checkpoint("vae")
     return pixel, pix_info, latent, lat_info, dc.LatentAdapter(vae), vae_info
 

@@ -283,9 +283,9 @@ def shipped_vae():
 def latent_sampler(shipped_vae):
     """(captions → latents from the shipped latent model at its recipe's guidance scale, sampling seed 2024, not yet
     decoded, so that both decoders can draw the same latents; its info). Remembers the last call."""
-    from diffusion_course.recipes_latent import LATENT_UNET
+    from diffusion_course.recipes_latent import load_latent_model
 
-    model, info = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET)
+    model, info = load_latent_model(refiner=False)
     return _remembering_latent_sampler(model, shipped_vae), info
 
 

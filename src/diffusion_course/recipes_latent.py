@@ -252,7 +252,7 @@ def train_vae_decoder(device, options: RunOptions = RunOptions(), seed: int = 0)
     report = reconstruction_report(vae, device=device)
     print(f"decoder fine-tuned: {report}")
     decoder = decoder_of(vae)
-    latent_model, _ = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET, device=device)
+    latent_model, _ = load_latent_model(refiner=False, device=device)
     meta = {"init_from": "vae", "trained": "decoder and post_quant_conv; encoder and quant_conv frozen",
             "train": {"steps": steps, "batch_size": batch, "lr": DECODER_LR, "warmup": warmup, "seed": seed},
             "seconds": round(seconds, 1), "images_per_second": round(steps * batch / seconds, 1),
@@ -285,7 +285,7 @@ def train_latent_refiner(device, options: RunOptions = RunOptions(), seed: int =
     cfg = options.apply(REFINER_TRAIN, seed)
     vae, data, latents, encode_seconds = _training_latents(device)
     adapter = LatentAdapter(vae)
-    base, _ = load_text_model("latent_unet", "latent_text_encoder", expect=LATENT_UNET, device=device)
+    base, _ = load_latent_model(refiner=False, device=device)
     model = copy.deepcopy(base).train()
     model.conditioner.encoder.requires_grad_(False)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
@@ -301,9 +301,8 @@ def train_latent_refiner(device, options: RunOptions = RunOptions(), seed: int =
     decoder, _ = load_checkpoint("vae_decoder", expect=vae.config, device=device)
     quality_ft = latent_quality(pair, schedule, LatentAdapter(with_decoder(vae, decoder)), device)
     print(result.summary())
-    sigma = float(((1 - schedule.alpha_bar(torch.tensor([cfg.t_max]))) / schedule.alpha_bar(torch.tensor([cfg.t_max]))).sqrt())
     meta = {"train": cfg.to_dict(), "schedule": list(LATENT_SCHEDULE), "train_images": TRAIN_IMAGES,
-            "init_from": "latent_unet", "t_switch": cfg.t_max, "sigma_switch": sigma,
+            "init_from": "latent_unet", "t_switch": cfg.t_max, "sigma_switch": float(schedule.sigma(cfg.t_max)),
             "parameters": count_parameters(expert), "seconds": round(seconds, 1), "encode_seconds": round(encode_seconds, 1),
             "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
