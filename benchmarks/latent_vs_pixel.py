@@ -25,12 +25,18 @@ from diffusion_course.checkpoints import (checkpoint_info, fine_tuned_from, load
 from diffusion_course.generation import generate
 from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import (LATENT_SCHEDULE, decoder_record_is_current, latent_quality,
-                                             load_latent_model, sample_latent_model)
+from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, REFINER_UNET, decoder_record_is_current,
+                                             latent_quality, load_latent_model, sample_latent_model)
 
 from .record import median, record
 
 BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
+
+
+def _growth() -> str:
+    """What the expert's U-Net adds to the latent U-Net's config, in words."""
+    return ", ".join(f"{k} {getattr(LATENT_UNET, k)} → {getattr(REFINER_UNET, k)}"
+                     for k in LATENT_UNET.to_dict() if getattr(LATENT_UNET, k) != getattr(REFINER_UNET, k))
 
 
 def load_models():
@@ -171,8 +177,8 @@ def main() -> None:
             f"latent minutes include the VAE and "
             f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
             f"within 20%.{decoder_note}"
-            + (f" The low-noise expert's rows: `{ref_meta['command']}`, a copy of the latent U-Net fine-tuned on timesteps "
-               f"t < {ref_meta['t_switch']} only and handed every sampling step below that (experts.SwitchAtTimestep); "
+            + (f" The low-noise expert's rows: `{ref_meta['command']}`, the latent U-Net grown (unet.grow: {_growth()}) "
+               f"and fine-tuned on timesteps t < {ref_meta['t_switch']} only, handed every sampling step below that (experts.SwitchAtTimestep); "
                f"quality as its recipe recorded it, with each decoder." if has_expert else "") + "\n\n" + "\n".join(lines))
     print(body)
     record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)

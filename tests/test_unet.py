@@ -180,3 +180,39 @@ def test_bad_configs_and_inputs_raise_clear_errors():
         net(_x(), torch.zeros(2), {"context": torch.randn(2, 3, 8)})
     with pytest.raises(ValueError, match="cond dict keys"):
         net(_x(), torch.zeros(2), {"labels": torch.tensor([0, 1])})
+
+
+def test_grow_adds_zero_layers_so_the_grown_network_starts_as_the_old_one_then_can_learn():
+    from diffusion_course.unet import grow
+
+    torch.manual_seed(0)
+    small = UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(16, 32), attention_levels=(1,),
+                       mid_attention=False, time_dim=32, context_dim=8)
+    net = UNet(small)
+    for p in net.parameters():  # a "trained" network: no zero layers left that would hide a wrong copy
+        torch.nn.init.normal_(p, std=0.05)
+    big = UNetConfig(**{**small.to_dict(), "attention_levels": (0, 1), "mid_attention": True,
+                        "attention_position": True, "context_pooling": True})
+    grown = grow(net, big)
+    assert grown.config == big and count_parameters(grown) > count_parameters(net)
+    x, t = _x(3, 4, 8), torch.tensor([5.0, 200.0, 900.0])
+    cond = {"context": torch.randn(3, 5, 8, generator=torch.Generator().manual_seed(1)),
+            "context_mask": torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.bool)}
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, t, cond), net(x, t, cond), rtol=0, atol=0)  # exactly the old function
+        grown.down[0].cross_attn[0].out.weight.normal_()  # a new layer moved: the function changes
+        assert not torch.allclose(grown(x, t, cond), net(x, t, cond))
+    old = dict(net.named_parameters())
+    for name, p in grown.named_parameters():  # the copy owns its weights: training it leaves `net` alone
+        assert name not in old or p.data_ptr() != old[name].data_ptr()
+
+
+def test_grow_refuses_to_remove_layers_or_change_the_backbone():
+    from diffusion_course.unet import grow
+
+    cfg = UNetConfig(channels=(16, 32), attention_levels=(0, 1), time_dim=32, context_dim=8, context_pooling=True)
+    net = UNet(cfg)
+    with pytest.raises(ValueError, match="cannot remove layers: context_pooling, attention at level 0"):
+        grow(net, UNetConfig(**{**cfg.to_dict(), "attention_levels": (1,), "context_pooling": False}))
+    with pytest.raises(ValueError, match="channels: \\(16, 32\\) → \\(32, 64\\)"):
+        grow(net, UNetConfig(**{**cfg.to_dict(), "channels": (32, 64)}))

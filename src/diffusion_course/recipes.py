@@ -39,8 +39,9 @@ themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64
 (what a 55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`),
 19,448 for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512,
 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
-which draws the same latent model's samples, and `latent_refiner`, the latent U-Net's low-noise expert (a copy of it
-fine-tuned on timesteps t < 300 only, 3,600 steps × 512, which sampling hands every step below t = 300). The models they replaced since 2026-12-02, from the same recipes with fewer
+which draws the same latent model's samples, and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
+`unet.grow` and fine-tuned on timesteps t < 300 only, 5,400 steps × 512, which sampling hands every step below t = 300; the
+plain copy it replaced on 2026-12-03 is recorded in benchmarks/results/latent_refiner_copy_3600.json). The models they replaced since 2026-12-02, from the same recipes with fewer
 steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
 benchmarks/results/class_finetune_14586.json (class model, 4,862, 9,724 and 14,586 steps; the last replaced on
 2026-12-03) and benchmarks/results/text_finetune_30min.json, benchmarks/results/text_finetune_6410.json and

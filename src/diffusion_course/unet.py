@@ -273,3 +273,28 @@ def _unpack(cond) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
+
+
+#: config fields `grow` may change: each only adds layers that start at zero (attention blocks whose output projection
+#: is zero, a zero position projection, a zero pooled-caption projection), so the grown network starts as the old one.
+GROWABLE_FIELDS = ("attention_levels", "mid_attention", "attention_position", "context_pooling")
+
+
+def grow(net: UNet, config: UNetConfig) -> UNet:
+    """A copy of `net` with the layers `config` adds (`GROWABLE_FIELDS`: attention at more levels, position in
+    attention, the pooled caption), every old weight copied and every new layer starting at zero, so the copy computes
+    exactly what `net` computes until training moves the new layers (the way the class and text models add their
+    conditioning to a trained U-Net). Refuses a config that removes layers or changes any other field."""
+    old, new = net.config.to_dict(), config.to_dict()
+    changed = [k for k in old if old[k] != new[k] and k not in GROWABLE_FIELDS]
+    if changed:
+        raise ValueError(f"grow can only add layers ({', '.join(GROWABLE_FIELDS)}); these fields differ: "
+                         + "; ".join(f"{k}: {old[k]} → {new[k]}" for k in changed))
+    removed = [k for k in ("mid_attention", "attention_position", "context_pooling") if old[k] and not new[k]]
+    removed += [f"attention at level {a}" for a in old["attention_levels"] if a not in new["attention_levels"]]
+    if removed:
+        raise ValueError(f"grow cannot remove layers: {', '.join(removed)}")
+    grown = UNet(config).to(next(net.parameters()).device)
+    missing, unexpected = grown.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected, unexpected  # every old layer exists in the grown network
+    return grown
