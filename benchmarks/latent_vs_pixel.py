@@ -27,16 +27,11 @@ from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
 from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
 from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, REFINER_UNET, decoder_record_is_current,
                                              latent_quality, load_latent_model, sample_latent_model)
+from diffusion_course.unet import config_changes
 
 from .record import median, record
 
 BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
-
-
-def _growth() -> str:
-    """What the expert's U-Net adds to the latent U-Net's config, in words."""
-    return ", ".join(f"{k} {getattr(LATENT_UNET, k)} → {getattr(REFINER_UNET, k)}"
-                     for k in LATENT_UNET.to_dict() if getattr(LATENT_UNET, k) != getattr(REFINER_UNET, k))
 
 
 def load_models():
@@ -74,15 +69,12 @@ def main() -> None:
         generate(pixel, pixel_schedule, BATCH, seed=0, prediction="v", cond=pixel.conditioner.tokenize(prompts, "cpu"),
                  guidance=GUIDANCE, null_cond=null(pixel), batch=BATCH)
 
-    def sample_latent():
-        sample_latent_model(latent, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
+    def sample_latent(model=latent):
+        sample_latent_model(model, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
 
     has_expert = "latent_refiner" in read_manifest()
     pair = load_latent_model(refiner=True)[0] if has_expert else None
     ref_meta = checkpoint_info("latent_refiner")["meta"] if has_expert else None
-
-    def sample_pair():
-        sample_latent_model(pair, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
 
     train = {"pixel": [], "latent": []}
     for _ in range(2):  # alternate: pixel, latent, pixel, latent
@@ -90,7 +82,7 @@ def main() -> None:
         train["latent"] += train_step_seconds(latent, lat_info["meta"], adapter.latent_shape(), latent_schedule,
                                               TRAIN_RUNS // 2 + 1)
     sample = {"pixel": [], "latent": [], "pair": []}
-    samplers = (("pixel", sample_pixel), ("latent", sample_latent)) + ((("pair", sample_pair),) if has_expert else ())
+    samplers = (("pixel", sample_pixel), ("latent", sample_latent)) + ((("pair", lambda: sample_latent(pair)),) if has_expert else ())
     with torch.no_grad():
         for _ in range(SAMPLE_RUNS):
             for name, fn in samplers:
@@ -177,7 +169,7 @@ def main() -> None:
             f"latent minutes include the VAE and "
             f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
             f"within 20%.{decoder_note}"
-            + (f" The low-noise expert's rows: `{ref_meta['command']}`, the latent U-Net grown (unet.grow: {_growth()}) "
+            + (f" The low-noise expert's rows: `{ref_meta['command']}`, the latent U-Net grown (unet.grow: {', '.join(config_changes(LATENT_UNET, REFINER_UNET))}) "
                f"and fine-tuned on timesteps t < {ref_meta['t_switch']} only, handed every sampling step below that (experts.SwitchAtTimestep); "
                f"quality as its recipe recorded it, with each decoder." if has_expert else "") + "\n\n" + "\n".join(lines))
     print(body)

@@ -279,17 +279,23 @@ def count_parameters(module: nn.Module) -> int:
 GROWABLE_FIELDS = ("attention_levels", "mid_attention", "attention_position", "context_pooling")
 
 
+def config_changes(old: UNetConfig, new: UNetConfig, skip: tuple[str, ...] = ()) -> list[str]:
+    """"field: old → new" for every field (outside `skip`) where two U-Net configs differ, in the config's order."""
+    a, b = old.to_dict(), new.to_dict()
+    return [f"{k}: {a[k]} → {b[k]}" for k in a if a[k] != b[k] and k not in skip]
+
+
 def grow(net: UNet, config: UNetConfig) -> UNet:
     """A copy of `net` with the layers `config` adds (`GROWABLE_FIELDS`: attention at more levels, position in
     attention, the pooled caption), every old weight copied and every new layer starting at zero, so the copy computes
     exactly what `net` computes until training moves the new layers (the way the class and text models add their
     conditioning to a trained U-Net). Refuses a config that removes layers or changes any other field."""
-    old, new = net.config.to_dict(), config.to_dict()
-    changed = [k for k in old if old[k] != new[k] and k not in GROWABLE_FIELDS]
+    changed = config_changes(net.config, config, skip=GROWABLE_FIELDS)
     if changed:
         raise ValueError(f"grow can only add layers ({', '.join(GROWABLE_FIELDS)}); these fields differ: "
-                         + "; ".join(f"{k}: {old[k]} → {new[k]}" for k in changed))
-    removed = [k for k in ("mid_attention", "attention_position", "context_pooling") if old[k] and not new[k]]
+                         + "; ".join(changed))
+    old, new = net.config.to_dict(), config.to_dict()
+    removed = [k for k in GROWABLE_FIELDS if k != "attention_levels" and old[k] and not new[k]]  # the on/off ones
     removed += [f"attention at level {a}" for a in old["attention_levels"] if a not in new["attention_levels"]]
     if removed:
         raise ValueError(f"grow cannot remove layers: {', '.join(removed)}")
