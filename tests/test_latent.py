@@ -109,3 +109,27 @@ def test_bad_input_gives_clear_errors(vae, images):
         LatentAdapter(vae).to_latent(images[:, :1])
     with pytest.raises(ValueError, match=r"z must have shape \(batch, 4"):
         LatentAdapter(vae).to_image(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("channels", [4, 8])
+def test_the_latent_unet_takes_the_channels_of_the_vae_it_is_trained_on(channels):
+    """`--vae vae8` trains the latent recipe's U-Net on 8-channel latents: only its input and output channels change."""
+    from dataclasses import replace
+
+    from diffusion_course.recipes_latent import LATENT_UNET, VAE_CONFIG, latent_unet_config
+    config = latent_unet_config(replace(VAE_CONFIG, latent_channels=channels))
+    assert (config.in_channels, config.out_channels) == (channels, channels)
+    assert replace(config, in_channels=4, out_channels=4) == LATENT_UNET
+
+
+def test_the_latent_recipe_refuses_a_checkpoint_that_is_not_a_vae():
+    from diffusion_course.recipes_latent import _training_latents
+    with pytest.raises(ValueError, match="not a VAE"):
+        _training_latents(torch.device("cpu"), "latent_unet")
+
+
+def test_only_the_latent_recipe_takes_vae(capsys):
+    from diffusion_course.recipes import main
+    with pytest.raises(SystemExit):
+        main(["vae_decoder", "--vae", "vae8"])
+    assert "--vae applies to the latent recipe" in capsys.readouterr().err

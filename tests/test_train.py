@@ -134,6 +134,37 @@ def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp
     assert meta["reproduce"].endswith("vae --batch-size 32 --device cpu --out " + str(tmp_path) + " --steps 7")
 
 
+def test_a_vae_with_other_latent_channels_is_saved_beside_the_shipped_one(monkeypatch, tmp_path):
+    """--latent-channels 8 reaches the recipe, and its VAE is saved as vae8 (kind vae), never over the shipped vae."""
+    from diffusion_course import recipes
+    from diffusion_course.checkpoints import load_checkpoint
+    from diffusion_course.recipes_latent import VAE_CONFIG, vae_name
+    from diffusion_course.vae import VAE, VAEConfig
+    assert vae_name(VAE_CONFIG.latent_channels) == "vae" and vae_name(8) == "vae8"
+    seen = {}
+
+    def fake_vae_recipe(device, options):  # stands in for training: records the channels the command line asked for
+        seen["latent_channels"] = options.latent_channels
+        config = VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8,
+                           latent_channels=options.latent_channels)
+        return {vae_name(options.latent_channels): VAE(config)}, {"steps": 3}
+
+    monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
+    recipes.main(["vae", "--latent-channels", "8", "--steps", "3", "--device", "cpu", "--out", str(tmp_path)])
+    assert seen == {"latent_channels": 8}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "vae8.json", "vae8.safetensors"]
+    vae, info = load_checkpoint("vae8", directory=tmp_path)
+    assert info["kind"] == "vae" and vae.config.latent_channels == 8
+
+
+@pytest.mark.parametrize("argv", [["latent", "--latent-channels", "8"], ["vae", "--latent-channels", "0"]])
+def test_latent_channels_is_a_positive_count_for_the_vae_recipe_only(argv, capsys):
+    from diffusion_course.recipes import main
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--latent-channels" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["uncond", "--from-scratch"], ["vae", "--sample-every", "5"], ["evaluator", "--batch-size", "8"],
                                   ["uncond", "--frozen-encoder"],
                                   ["vae", "--pretrain-encoder"], ["text", "--token-targets"]])

@@ -5,6 +5,8 @@
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
     python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
+    python -m diffusion_course.train vae --latent-channels 8 --batch-size 256 --steps 4311  # 8 channels: see
+                                                 # benchmarks/results/vae8_4311.json (not shipped)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
     python -m diffusion_course.train latent_refiner  # the latent U-Net's low-noise expert (08)
@@ -338,6 +340,10 @@ def main(argv=None) -> None:
                    help="text, latent: first teach the text encoder to read the captions' attributes (the shipped text model)")
     p.add_argument("--token-targets", action="store_true",
                    help="with --pretrain-encoder: each token's feature must also keep its own word (the shipped text model)")
+    p.add_argument("--latent-channels", type=int, default=None,
+                   help="vae: channels of the 8x8 latents (default 4, the shipped VAE's)")
+    p.add_argument("--vae", default=None,
+                   help="latent: the shipped VAE whose latents it trains on (default vae; vae8 has 8 channels)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
@@ -347,7 +353,8 @@ def main(argv=None) -> None:
     options = RunOptions(steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
                          minutes=args.minutes, from_scratch=args.from_scratch,
                          frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
-                         token_targets=args.token_targets, init_from=args.init_from)
+                         token_targets=args.token_targets, init_from=args.init_from,
+                         latent_channels=args.latent_channels, vae=args.vae)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
     if args.init_from != "uncond" and args.recipe != "text":
@@ -360,6 +367,12 @@ def main(argv=None) -> None:
     if args.token_targets and not args.pretrain_encoder:
         p.error("--token-targets changes the text encoder's pretraining in the text and latent recipes: it needs "
                 "--pretrain-encoder")
+    if args.latent_channels is not None and args.recipe != "vae":
+        p.error("--latent-channels applies to the vae recipe (the latent recipes read theirs from the shipped VAE)")
+    if args.latent_channels is not None and args.latent_channels < 1:
+        p.error(f"--latent-channels must be a positive count, got {args.latent_channels}")
+    if args.vae is not None and args.recipe != "latent":
+        p.error("--vae applies to the latent recipe (the decoder and refiner recipes follow the shipped latent U-Net)")
     if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error("the evaluator recipe takes --steps only")
     if args.recipe == "vae_decoder" and args.minutes is not None:
@@ -377,7 +390,7 @@ def main(argv=None) -> None:
     meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(device),
                  "date": time.strftime("%Y-%m-%d")})
     for name, model in models.items():
-        kind = KINDS.get(name, name)
+        kind = KINDS.get(name, "vae" if name.startswith("vae") else name)  # vae8 etc.: the vae recipe's other channels
         dtype = STORED_AS.get(kind) if meta.get("stored_as") == "float16" else None
         entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out, dtype=dtype)
         print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")

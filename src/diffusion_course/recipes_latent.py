@@ -102,6 +102,8 @@ def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, 
     options: steps, batch_size, and minutes (a time budget: the step count is chosen by timing a throwaway copy
     first, so the run itself is exactly the `--steps N` run its JSON's `reproduce` names)."""
     g = seed_everything(seed)
+    if options.latent_channels is not None:
+        config = replace(config, latent_channels=options.latent_channels)
     batch = VAE_BATCH if options.batch_size is None else options.batch_size
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     on_device = images.to(device)  # batches are drawn where the VAE is (indices still come from the CPU generator `g`)
@@ -124,7 +126,13 @@ def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, 
             "parameters": count_parameters(vae), "final_reconstruction_mse": sum(history["reconstruction"][-100:]) / len(history["reconstruction"][-100:]),
             "scaling_factor_from": "5000 training images, posterior means", "reconstruction": report,
             "stored_as": "float16"}
-    return {"vae": vae}, meta
+    return {vae_name(config.latent_channels): vae}, meta
+
+
+def vae_name(latent_channels: int) -> str:
+    """The checkpoint name the vae recipe saves under: "vae" for VAE_CONFIG's channels (the VAE every latent model uses),
+    "vae8" etc. for the channel trade-off's other VAEs (`--latent-channels 8`), so they never overwrite it."""
+    return "vae" if latent_channels == VAE_CONFIG.latent_channels else f"vae{latent_channels}"
 
 
 def vae_steps_for_budget(vae: VAE, images: torch.Tensor, batch_size: int, budget_seconds: float,
@@ -185,25 +193,34 @@ def latent_quality(model, schedule, adapter, device) -> dict:
     return caption_quality_record(reports, LATENT_GUIDANCE)
 
 
-def _training_latents(device):
-    """(the shipped VAE, the training images, their scaled latents on the CPU, seconds spent encoding them): what the
-    latent recipes train on, each training image encoded once (posterior means)."""
-    vae, _ = load_checkpoint("vae", device=device)
+def _training_latents(device, vae_name: str = "vae"):
+    """(the shipped VAE `vae_name`, the training images, their scaled latents on the CPU, seconds spent encoding them):
+    what the latent recipes train on, each training image encoded once (posterior means)."""
+    vae, info = load_checkpoint(vae_name, device=device)
+    if info["kind"] != "vae":
+        raise ValueError(f"{vae_name!r} is a {info['kind']} checkpoint, not a VAE")
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     t0 = time.perf_counter()
     latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).cpu()
     return vae, data, latents, time.perf_counter() - t0
 
 
+def latent_unet_config(vae_config: VAEConfig) -> UNetConfig:
+    """LATENT_UNET with its input and output channels set to `vae_config`'s latent channels (4 for the shipped VAE)."""
+    c = vae_config.latent_channels
+    return replace(LATENT_UNET, in_channels=c, out_channels=c)
+
+
 def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The mini Stable Diffusion: a text-conditional U-Net on the shipped VAE's latents, with its own text encoder."""
     seed_everything(seed)
     cfg = options.apply(LATENT_TRAIN, seed)
-    vae, data, latents, encode_seconds = _training_latents(device)
+    vae_name = options.vae or "vae"
+    vae, data, latents, encode_seconds = _training_latents(device, vae_name)
     adapter = LatentAdapter(vae)
     conditioner, encoder_start = text_conditioner(data.attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
                                                   options.frozen_encoder, LATENT_PHRASE_DROP, options.token_targets)
-    model = TextConditionedModel(UNet(LATENT_UNET), conditioner).to(device)
+    model = TextConditionedModel(UNet(latent_unet_config(vae.config)), conditioner).to(device)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None
     t0 = time.perf_counter()
@@ -219,7 +236,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
-            "vae": "vae", "stored_as": "float16", **encoder_start,
+            "vae": vae_name, "stored_as": "float16", **encoder_start,
             "quality": quality}
     if log:
         meta["quality_during_training"] = log.rows

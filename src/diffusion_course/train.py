@@ -62,6 +62,8 @@ class RunOptions:
     token_targets: that pretraining also asks each token's feature to keep its own word.
     init_from: the shipped checkpoint a conditional recipe's U-Net starts from ("uncond", or for the text recipe also
     "class", whose label embedding is then left behind).
+    latent_channels: the vae recipe's latent channels (None: its VAE_CONFIG, 4), for the channel trade-off of notebook 08.
+    vae: the shipped VAE whose latents the latent recipe trains on (None: "vae"; e.g. "vae8", the 8-channel one).
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -72,6 +74,8 @@ class RunOptions:
     pretrain_encoder: bool = False
     token_targets: bool = False
     init_from: str = "uncond"
+    latent_channels: int | None = None
+    vae: str | None = None
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
