@@ -343,7 +343,7 @@ def main(argv=None) -> None:
     p.add_argument("--latent-channels", type=int, default=None,
                    help="vae: channels of the 8x8 latents (default 4, the shipped VAE's)")
     p.add_argument("--vae", default=None,
-                   help="latent: the shipped VAE whose latents it trains on (default vae; vae8 has 8 channels)")
+                   help="latent: the shipped VAE whose latents it trains on (default vae)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)

@@ -193,12 +193,12 @@ def latent_quality(model, schedule, adapter, device) -> dict:
     return caption_quality_record(reports, LATENT_GUIDANCE)
 
 
-def _training_latents(device, vae_name: str = "vae"):
-    """(the shipped VAE `vae_name`, the training images, their scaled latents on the CPU, seconds spent encoding them):
+def _training_latents(device, name: str = "vae"):
+    """(the shipped VAE `name`, the training images, their scaled latents on the CPU, seconds spent encoding them):
     what the latent recipes train on, each training image encoded once (posterior means)."""
-    vae, info = load_checkpoint(vae_name, device=device)
+    vae, info = load_checkpoint(name, device=device)
     if info["kind"] != "vae":
-        raise ValueError(f"{vae_name!r} is a {info['kind']} checkpoint, not a VAE")
+        raise ValueError(f"{name!r} is a {info['kind']} checkpoint, not a VAE")
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     t0 = time.perf_counter()
     latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).cpu()
@@ -215,8 +215,8 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The mini Stable Diffusion: a text-conditional U-Net on the shipped VAE's latents, with its own text encoder."""
     seed_everything(seed)
     cfg = options.apply(LATENT_TRAIN, seed)
-    vae_name = options.vae or "vae"
-    vae, data, latents, encode_seconds = _training_latents(device, vae_name)
+    vae_checkpoint = options.vae or "vae"
+    vae, data, latents, encode_seconds = _training_latents(device, vae_checkpoint)
     adapter = LatentAdapter(vae)
     conditioner, encoder_start = text_conditioner(data.attrs, ENCODER_PRETRAIN_STEPS if options.pretrain_encoder else 0,
                                                   options.frozen_encoder, LATENT_PHRASE_DROP, options.token_targets)
@@ -236,7 +236,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
-            "vae": vae_name, "stored_as": "float16", **encoder_start,
+            "vae": vae_checkpoint, "stored_as": "float16", **encoder_start,
             "quality": quality}
     if log:
         meta["quality_during_training"] = log.rows

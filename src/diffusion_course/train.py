@@ -62,8 +62,8 @@ class RunOptions:
     token_targets: that pretraining also asks each token's feature to keep its own word.
     init_from: the shipped checkpoint a conditional recipe's U-Net starts from ("uncond", or for the text recipe also
     "class", whose label embedding is then left behind).
-    latent_channels: the vae recipe's latent channels (None: its VAE_CONFIG, 4), for the channel trade-off of notebook 08.
-    vae: the shipped VAE whose latents the latent recipe trains on (None: "vae"; e.g. "vae8", the 8-channel one).
+    latent_channels: the vae recipe's latent channels (None: its VAE_CONFIG, 4); 8: benchmarks/results/vae8_4311.json.
+    vae: the shipped VAE whose latents the latent recipe trains on (None: "vae", the only one shipped now).
     """
     steps: int | None = None
     batch_size: int | None = None
