@@ -69,20 +69,24 @@ def main() -> None:
         generate(pixel, pixel_schedule, BATCH, seed=0, prediction="v", cond=pixel.conditioner.tokenize(prompts, "cpu"),
                  guidance=GUIDANCE, null_cond=null(pixel), batch=BATCH)
 
-    def sample_latent(model=latent):
-        sample_latent_model(model, latent_schedule, adapter, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
+    def sample_latent(model=latent, decoding=adapter):
+        sample_latent_model(model, latent_schedule, decoding, prompts, torch.device("cpu"), guidance=GUIDANCE, seed=0)
 
     has_expert = "latent_refiner" in read_manifest()
     pair = load_latent_model(refiner=True)[0] if has_expert else None
     ref_meta = checkpoint_info("latent_refiner")["meta"] if has_expert else None
+    has_wide = has_expert and "vae_decoder_wide" in read_manifest()  # the wider decoder, recorded under the pair
+    wide_meta = checkpoint_info("vae_decoder_wide")["meta"] if has_wide else None
+    adapter_wide = dc.LatentAdapter(dc.with_decoder(adapter.vae, load_checkpoint("vae_decoder_wide")[0])) if has_wide else None
 
     train = {"pixel": [], "latent": []}
     for _ in range(2):  # alternate: pixel, latent, pixel, latent
         train["pixel"] += train_step_seconds(pixel, pix_info["meta"], (3, 32, 32), pixel_schedule, TRAIN_RUNS // 2 + 1)
         train["latent"] += train_step_seconds(latent, lat_info["meta"], adapter.latent_shape(), latent_schedule,
                                               TRAIN_RUNS // 2 + 1)
-    sample = {"pixel": [], "latent": [], "pair": []}
+    sample = {"pixel": [], "latent": [], "pair": [], "pair_wide": []}
     samplers = (("pixel", sample_pixel), ("latent", sample_latent)) + ((("pair", lambda: sample_latent(pair)),) if has_expert else ())
+    samplers += (("pair_wide", lambda: sample_latent(pair, adapter_wide)),) if has_wide else ()
     with torch.no_grad():
         for _ in range(SAMPLE_RUNS):
             for name, fn in samplers:
@@ -147,6 +151,17 @@ def main() -> None:
                     100 * pix, 100 * lat, lat / pix, "{:.1f}%")
             row(f"FD / floor, seen pairs, with the low-noise expert, {label} (recorded, n = 500)", q["pixel"]["fd_ratio"],
                 rec["fd_ratio"], rec["fd_ratio"] / q["pixel"]["fd_ratio"])
+    if has_wide:  # the pair again, its samples drawn by the wider decoder (as the decoder's recipe recorded)
+        wide_ips = BATCH / median(sample["pair_wide"])
+        row("sampling with the low-noise expert and the wider decoder `vae_decoder_wide`, images/s (median, decode "
+            "included)", ips["pixel"]["sample"], wide_ips, wide_ips / ips["pixel"]["sample"])
+        rec = wide_meta["latent_model_quality"]
+        for pairs, pix, lat in (("seen", q["pixel"]["accuracy"]["shape_and_colour"], rec["accuracy"]["shape_and_colour"]),
+                                ("held-out", q["pixel"]["held_out_shape_and_colour"], rec["held_out_shape_and_colour"])):
+            row(f"shape + colour, {pairs} pairs, with the low-noise expert, wider decoder (recorded, n = 500)",
+                100 * pix, 100 * lat, lat / pix, "{:.1f}%")
+        row("FD / floor, seen pairs, with the low-noise expert, wider decoder (recorded, n = 500)", q["pixel"]["fd_ratio"],
+            rec["fd_ratio"], rec["fd_ratio"] / q["pixel"]["fd_ratio"])
     if minutes_compare(pix_info["meta"], *(meta for _, meta in starts), lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])
@@ -171,7 +186,10 @@ def main() -> None:
             f"within 20%.{decoder_note}"
             + (f" The low-noise expert's rows: `{ref_meta['command']}`, the latent U-Net grown (unet.grow: {', '.join(config_changes(LATENT_UNET, REFINER_UNET))}) "
                f"and fine-tuned on timesteps t < {ref_meta['t_switch']} only, handed every sampling step below that (experts.SwitchAtTimestep); "
-               f"quality as its recipe recorded it, with each decoder." if has_expert else "") + "\n\n" + "\n".join(lines))
+               f"quality as its recipe recorded it, with each decoder." if has_expert else "")
+            + (f" The wider decoder's rows: `{wide_meta['command']}`, the fine-tuned decoder widened 2× (vae_decoder.widen_decoder) "
+               f"and fine-tuned on, the pair's samples drawn by it, as its recipe recorded them." if has_wide else "")
+            + "\n\n" + "\n".join(lines))
     print(body)
     record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)
 

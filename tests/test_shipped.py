@@ -380,6 +380,32 @@ def test_latent_model_under_the_fine_tuned_decoder(evaluator, latent_sampler, fi
 
 
 @pytest.fixture(scope="module")
+def wide_vae(shipped_vae):
+    """(the shipped VAE decoding with the widened decoder `vae_decoder_wide`, its info): the decoder's widths differ from
+    the VAE's, its latent space may not."""
+    decoder, info = load_checkpoint("vae_decoder_wide")
+    return dc.with_decoder(shipped_vae, decoder), info
+
+
+@pytest.mark.skipif(not {"vae_decoder", "vae_decoder_wide"} <= set(MANIFEST), reason="the wider decoder is not shipped")
+def test_wide_decoder_starts_where_the_narrow_one_ended_and_reconstructs_better(evaluator, wide_vae, fine_tuned_vae):
+    """On 500 fresh test images (the shipped VAE's latents): the widened decoder keeps the shape at least as often as its
+    recorded accuracy minus 6 points (SE ≤ 2.3), and its PSNR is above the narrow decoder's it was grown from, on the
+    same latents (recorded on 1,000 other images: 33.9 dB narrow)."""
+    from diffusion_course.recipes_latent import WIDE_DECODER_FACTOR, psnr
+
+    (vae_w, info), (vae_ft, _) = wide_vae, fine_tuned_vae
+    assert vae_w.decoder_config.block_out_channels == tuple(WIDE_DECODER_FACTOR * c for c in vae_ft.config.block_out_channels)
+    test = dc.make_shapes(500, split="test", seed=13)
+    with torch.no_grad():
+        z = dc.LatentAdapter(vae_ft).to_latent(test.images)
+        recon_w, recon_ft = dc.LatentAdapter(vae_w).to_image(z), dc.LatentAdapter(vae_ft).to_image(z)
+    assert psnr(recon_w, test.images) > psnr(recon_ft, test.images), "the widened decoder reconstructs worse"
+    shape = float((evaluator.read(recon_w)["shape"] == test.attrs["shape"]).float().mean())
+    assert shape >= info["meta"]["reconstruction"]["accuracy"]["shape"] - 0.06, shape
+
+
+@pytest.fixture(scope="module")
 def refined_sampler(shipped_vae):
     """As `latent_sampler`, for the latent U-Net with its low-noise expert `latent_refiner` taking the steps below the
     switch (`recipes_latent.load_latent_model`); the expert's info."""
@@ -398,6 +424,11 @@ def refined_adherence(evaluator, refined_sampler, shipped_vae, fine_tuned_vae):
         adapter = dc.LatentAdapter(vae)
         out[name] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
                                        {"meta": {"quality": info["meta"][key]}})
+    if "vae_decoder_wide" in MANIFEST:  # the wider decoder's recipe recorded the pair under it
+        vae_w, wide_info = load_checkpoint("vae_decoder_wide")
+        adapter = dc.LatentAdapter(dc.with_decoder(shipped_vae, vae_w))
+        out["wide"] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
+                                         {"meta": {"quality": wide_info["meta"]["latent_model_quality"]}})
     return out
 
 
@@ -425,14 +456,23 @@ def test_latent_refiner_does_not_lose_to_the_u_net_alone(evaluator, refined_adhe
     assert refined_adherence["fine-tuned"]["both"] >= alone + REFINED_MIN_GAIN, (refined_adherence, alone)
 
 
+@pytest.mark.skipif(not {"latent_refiner", "vae_decoder", "vae_decoder_wide"} <= set(MANIFEST), reason="the wider decoder is not shipped")
+def test_wide_decoder_does_not_lose_to_the_narrow_one_on_the_same_latents(refined_adherence):
+    """The pair's latents for the 300 captions, drawn by both decoders (paired): the wider one gained 2.8 points on the
+    recipe's 500 captions (91.8% → 94.6%), so it must not lose here; a decoder for another latent space falls far below."""
+    assert refined_adherence["wide"]["both"] >= refined_adherence["fine-tuned"]["both"] - 0.01, refined_adherence
+
+
 @pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
 @pytest.mark.xfail(strict=True, reason="not met: the best shipped latent combination (the U-Net with its low-noise expert, "
-                                       "drawn by the fine-tuned decoder) gets shape and colour both right in 87.7% of "
-                                       "these 300 seen-pair samples (91.8% recorded on 500); the decoder keeps the shape in 95% of reconstructions "
-                                       "and draws only 79% of real crosses as crosses (notebook 08, section 7)")
+                                       "drawn by the widened decoder vae_decoder_wide) gets shape and colour both right in "
+                                       "94.6% of the recipe's 500 seen-pair samples (91.8% with vae_decoder); the squares "
+                                       "are the U-Net's loss (78.6% against 96% for the decoder on real latents; notebook 08, "
+                                       "section 7)")
 def test_latent_model_meets_the_issue_bar(refined_adherence):
-    """Issue 6's bar, for the best combination the course ships."""
-    assert refined_adherence["fine-tuned"]["both"] >= LATENT_BAR, refined_adherence
+    """Issue 6's bar, for the best combination the course ships (the widened decoder where it is shipped)."""
+    best = refined_adherence["wide" if "wide" in refined_adherence else "fine-tuned"]
+    assert best["both"] >= LATENT_BAR, refined_adherence
 
 
 @pytest.mark.skipif("latent_refiner" not in MANIFEST, reason="the low-noise expert is not shipped yet")

@@ -7,7 +7,7 @@ from diffusion_course.checkpoints import load_checkpoint, save_checkpoint
 from diffusion_course.recipes import main as train_main
 from diffusion_course.shapes import make_shapes
 from diffusion_course.vae import VAE, VAEConfig
-from diffusion_course.vae_decoder import VAEDecoder, decoder_of, finetune_decoder, with_decoder
+from diffusion_course.vae_decoder import VAEDecoder, decoder_of, finetune_decoder, widen_decoder, with_decoder
 
 TINY = VAEConfig(block_out_channels=(8, 16), norm_num_groups=4)
 
@@ -73,6 +73,80 @@ def test_with_decoder_refuses_a_decoder_for_another_latent_space():
     other = VAEDecoder(VAEConfig(block_out_channels=(8, 16), norm_num_groups=4, scaling_factor=0.5))
     with pytest.raises(ValueError, match="scaling_factor"):
         with_decoder(vae, other)
+
+
+def test_with_decoder_refuses_other_latent_channels_but_takes_another_width():
+    vae = _vae()
+    with pytest.raises(ValueError, match="latent_channels"):
+        with_decoder(vae, VAEDecoder(VAEConfig(block_out_channels=(8, 16), norm_num_groups=4, latent_channels=3)))
+    wide = VAEDecoder(VAEConfig(block_out_channels=(16, 32), norm_num_groups=8, layers_per_block=2))
+    swapped = with_decoder(vae, wide)
+    z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(swapped.decode(z), wide.decode(z))
+    assert swapped.config == vae.config  # the config still describes the encoder and its latents
+    assert decoder_of(swapped).config == wide.config
+
+
+def test_a_vae_with_a_wider_decoder_is_refused_by_the_diffusers_export():
+    pytest.importorskip("diffusers")
+    from diffusion_course.diffusers_export import to_diffusers
+
+    vae = _vae()
+    to_diffusers(with_decoder(vae, decoder_of(_vae(1))))  # same widths: one AutoencoderKL holds it
+    with pytest.raises(ValueError, match="single block_out_channels"):
+        to_diffusers(with_decoder(vae, widen_decoder(decoder_of(vae), 2)))
+
+
+def _decoded(decoder, seed=7):
+    z = torch.randn(3, 4, 16, 16, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return decoder.decode(z)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_widen_decoder_starts_as_an_exact_copy(factor):
+    trained = _vae(2)
+    _finetune(trained, steps=6)  # trained weights, not only an initialisation's
+    narrow = decoder_of(trained)
+    wide = widen_decoder(narrow, factor, seed=1)
+    assert wide.config.block_out_channels == tuple(factor * c for c in TINY.block_out_channels)
+    assert wide.config.norm_num_groups == factor * TINY.norm_num_groups
+    assert wide.config.scaling_factor == TINY.scaling_factor and wide.config.latent_channels == TINY.latent_channels
+    n_narrow, n_wide = (sum(p.numel() for p in d.parameters()) for d in (narrow, wide))
+    assert n_wide > (factor ** 2 - 1) * n_narrow, (n_narrow, n_wide)
+    torch.testing.assert_close(_decoded(wide), _decoded(narrow), atol=1e-5, rtol=1e-5)
+    assert all(p.data_ptr() != q.data_ptr() for p in wide.parameters() for q in narrow.parameters())
+
+
+def test_widen_decoder_is_seeded_and_leaves_the_global_generator_alone():
+    narrow = decoder_of(_vae())
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    a, b, c = (widen_decoder(narrow, 2, seed=s) for s in (1, 1, 2))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
+    torch.testing.assert_close(_decoded(a), _decoded(c), atol=1e-5, rtol=1e-5)  # the seed changes no output
+
+
+def test_a_widened_decoder_uses_its_new_channels_when_fine_tuned():
+    """The new channels start unconnected to the old ones, yet training must reach them: after a few steps the widened
+    decoder's old-to-new weights have moved and the output no longer equals the narrow decoder's."""
+    vae = _vae()
+    narrow = decoder_of(vae)
+    wide_vae = with_decoder(vae, widen_decoder(narrow, 2, seed=0))
+    conv_out_new = wide_vae.decoder.conv_out.weight[:, TINY.block_out_channels[0]:].detach().clone()
+    assert not conv_out_new.any()  # the image reads no new channel at the start
+    _finetune(wide_vae, steps=6)
+    assert wide_vae.decoder.conv_out.weight[:, TINY.block_out_channels[0]:].abs().sum() > 0
+    assert not torch.allclose(_decoded(decoder_of(wide_vae)), _decoded(narrow), atol=1e-3)
+
+
+def test_widen_decoder_refuses_a_bad_factor():
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="factor must be a positive int"):
+            widen_decoder(decoder_of(_vae()), bad)
 
 
 def test_bad_settings_are_refused():

@@ -22,7 +22,7 @@ from .text import (SPECIAL_TOKENS, TextConditionedModel, TextConditioner, TextEn
 from .training import diffusion_loss, train_toy
 from .unet import UNet, UNetConfig, count_parameters
 from .vae import LDM_KL_WEIGHT, VAE, DiagonalGaussian, VAEConfig, VAELoss, train_vae, vae_loss
-from .vae_decoder import VAEDecoder, decoder_of, finetune_decoder, with_decoder
+from .vae_decoder import VAEDecoder, decoder_of, finetune_decoder, widen_decoder, with_decoder
 
 __version__ = "0.1.0"
 
@@ -39,7 +39,7 @@ __all__ = [
     "SPECIAL_TOKENS", "TextConditionedModel", "TextConditioner", "TextEncoder", "TextEncoderConfig", "TextEncoding",
     "Tokenizer", "as_cond", "drop_captions",
     "LDM_KL_WEIGHT", "VAE", "DiagonalGaussian", "VAEConfig", "VAELoss", "train_vae", "vae_loss",
-    "VAEDecoder", "decoder_of", "finetune_decoder", "with_decoder",
+    "VAEDecoder", "decoder_of", "finetune_decoder", "widen_decoder", "with_decoder",
     "Denoiser", "target_for",
     "TimeEmbedding", "timestep_embedding",
     "floor", "mmd_rbf", "sliced_wasserstein",

@@ -62,6 +62,10 @@ def to_diffusers(vae: VAE):
     """A `diffusers.AutoencoderKL` (eval mode, on vae's device) holding a copy of `vae`'s weights."""
     from diffusers import AutoencoderKL
 
+    decoder_config = getattr(vae, "decoder_config", vae.config)  # set by vae_decoder.with_decoder
+    if decoder_config.to_dict() != vae.config.to_dict():
+        raise ValueError("this VAE decodes with a decoder of other widths than its encoder's (vae_decoder.with_decoder); "
+                         "one AutoencoderKL config has a single block_out_channels for both halves")
     param = next(vae.parameters())
     model = AutoencoderKL(**diffusers_config(vae.config))
     model.load_state_dict(to_diffusers_state_dict(vae.state_dict()), strict=True)

@@ -9,6 +9,7 @@
                                                  # benchmarks/results/vae8_4311.json (not shipped)
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
+    python -m diffusion_course.train vae_decoder_wide  # vae_decoder widened 2x and fine-tuned on (08)
     python -m diffusion_course.train latent_refiner  # the latent U-Net's low-noise expert (08)
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
@@ -41,7 +42,8 @@ themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64
 (what a 55-minute budget chose, and 1.5 times the 6,410 a 65-minute budget chose for the text model from `uncond`),
 19,448 for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512,
 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
-which draws the same latent model's samples, and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
+which draws the same latent model's samples, `vae_decoder_wide`, that decoder widened 2× by `widen_decoder` and
+fine-tuned on (2,000 steps × 128, 52 minutes), and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
 `unet.grow` and fine-tuned on timesteps t < 300 only, 5,400 steps × 512, which sampling hands every step below t = 300; the
 plain copy it replaced on 2026-12-03 is recorded in benchmarks/results/latent_refiner_copy_3600.json). The models they replaced since 2026-12-02, from the same recipes with fewer
 steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
@@ -67,7 +69,8 @@ from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
 from .guidance import label_null
 from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, text_conditioner
-from .recipes_latent import train_latent, train_latent_refiner, train_vae_decoder, train_vae_recipe
+from .recipes_latent import (train_latent, train_latent_refiner, train_vae_decoder, train_vae_decoder_wide,
+                             train_vae_recipe)
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
 from .shapes import SHAPES, held_out_mask, make_shapes
@@ -316,10 +319,11 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
-           "latent": train_latent, "vae_decoder": train_vae_decoder, "latent_refiner": train_latent_refiner}
+           "latent": train_latent, "vae_decoder": train_vae_decoder, "latent_refiner": train_latent_refiner,
+           "vae_decoder_wide": train_vae_decoder_wide}
 KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder", "vae": "vae",
          "latent_unet": "unet", "latent_text_encoder": "text_encoder", "vae_decoder": "vae_decoder",
-         "latent_refiner": "unet"}
+         "latent_refiner": "unet", "vae_decoder_wide": "vae_decoder"}
 
 
 def main(argv=None) -> None:
@@ -375,8 +379,8 @@ def main(argv=None) -> None:
         p.error("--vae applies to the latent recipe (the decoder and refiner recipes follow the shipped latent U-Net)")
     if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error("the evaluator recipe takes --steps only")
-    if args.recipe == "vae_decoder" and args.minutes is not None:
-        p.error("the vae_decoder recipe takes --steps, --batch-size and --sample-every (no time budget)")
+    if args.recipe in ("vae_decoder", "vae_decoder_wide") and args.minutes is not None:
+        p.error(f"the {args.recipe} recipe takes --steps, --batch-size and --sample-every (no time budget)")
     if args.recipe == "vae" and args.sample_every is not None:
         p.error("the vae recipe takes --steps, --batch-size and --minutes (it draws no samples while training)")
     if args.recipe == "evaluator":
