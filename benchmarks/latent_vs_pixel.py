@@ -143,25 +143,20 @@ def main() -> None:
         pair_ips = BATCH / median(sample["pair"])
         row(f"sampling with the low-noise expert `latent_refiner`, images/s (median, decode included)",
             ips["pixel"]["sample"], pair_ips, pair_ips / ips["pixel"]["sample"])
-        for label, rec in (("shipped decoder", ref_meta["quality"]),
-                           ("fine-tuned decoder", ref_meta["quality_fine_tuned_decoder"])):
+        decoders = [("shipped decoder", ref_meta["quality"], None),
+                    ("fine-tuned decoder", ref_meta["quality_fine_tuned_decoder"], None)]
+        if has_wide:  # the pair again, its samples drawn by the wider decoder (as the decoder's recipe recorded)
+            decoders.append(("wider decoder", wide_meta["latent_model_quality"], BATCH / median(sample["pair_wide"])))
+        for label, rec, speed in decoders:
+            if speed is not None:
+                row("sampling with the low-noise expert and the wider decoder `vae_decoder_wide`, images/s (median, "
+                    "decode included)", ips["pixel"]["sample"], speed, speed / ips["pixel"]["sample"])
             for pairs, pix, lat in (("seen", q["pixel"]["accuracy"]["shape_and_colour"], rec["accuracy"]["shape_and_colour"]),
                                     ("held-out", q["pixel"]["held_out_shape_and_colour"], rec["held_out_shape_and_colour"])):
                 row(f"shape + colour, {pairs} pairs, with the low-noise expert, {label} (recorded, n = 500)",
                     100 * pix, 100 * lat, lat / pix, "{:.1f}%")
             row(f"FD / floor, seen pairs, with the low-noise expert, {label} (recorded, n = 500)", q["pixel"]["fd_ratio"],
                 rec["fd_ratio"], rec["fd_ratio"] / q["pixel"]["fd_ratio"])
-    if has_wide:  # the pair again, its samples drawn by the wider decoder (as the decoder's recipe recorded)
-        wide_ips = BATCH / median(sample["pair_wide"])
-        row("sampling with the low-noise expert and the wider decoder `vae_decoder_wide`, images/s (median, decode "
-            "included)", ips["pixel"]["sample"], wide_ips, wide_ips / ips["pixel"]["sample"])
-        rec = wide_meta["latent_model_quality"]
-        for pairs, pix, lat in (("seen", q["pixel"]["accuracy"]["shape_and_colour"], rec["accuracy"]["shape_and_colour"]),
-                                ("held-out", q["pixel"]["held_out_shape_and_colour"], rec["held_out_shape_and_colour"])):
-            row(f"shape + colour, {pairs} pairs, with the low-noise expert, wider decoder (recorded, n = 500)",
-                100 * pix, 100 * lat, lat / pix, "{:.1f}%")
-        row("FD / floor, seen pairs, with the low-noise expert, wider decoder (recorded, n = 500)", q["pixel"]["fd_ratio"],
-            rec["fd_ratio"], rec["fd_ratio"] / q["pixel"]["fd_ratio"])
     if minutes_compare(pix_info["meta"], *(meta for _, meta in starts), lat_info["meta"], vae_info["meta"]):
         row("training minutes, everything included (recorded)", minutes["pixel"], minutes["latent"],
             minutes["latent"] / minutes["pixel"])

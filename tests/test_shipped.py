@@ -415,7 +415,7 @@ def refined_sampler(shipped_vae):
 
 
 @pytest.fixture(scope="module")
-def refined_adherence(evaluator, refined_sampler, shipped_vae, fine_tuned_vae):
+def refined_adherence(request, evaluator, refined_sampler, shipped_vae, fine_tuned_vae):
     """The pair's samples for `_caption_adherence`'s captions, drawn by the shipped decoder ("shipped") and by the
     fine-tuned one ("fine-tuned"), each judged against the expert recipe's record for that decoder."""
     sample, info = refined_sampler
@@ -425,8 +425,8 @@ def refined_adherence(evaluator, refined_sampler, shipped_vae, fine_tuned_vae):
         out[name] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
                                        {"meta": {"quality": info["meta"][key]}})
     if "vae_decoder_wide" in MANIFEST:  # the wider decoder's recipe recorded the pair under it
-        vae_w, wide_info = load_checkpoint("vae_decoder_wide")
-        adapter = dc.LatentAdapter(dc.with_decoder(shipped_vae, vae_w))
+        vae_w, wide_info = request.getfixturevalue("wide_vae")
+        adapter = dc.LatentAdapter(vae_w)
         out["wide"] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
                                          {"meta": {"quality": wide_info["meta"]["latent_model_quality"]}})
     return out

@@ -29,7 +29,7 @@ from .text import TextConditionedModel
 from .train import RunOptions, TrainConfig, train_diffusion
 from .unet import UNetConfig, UNet, count_parameters, grow
 from .vae import LDM_KL_WEIGHT, VAE, VAEConfig, train_vae
-from .vae_decoder import decoder_of, finetune_decoder, widen_decoder, with_decoder
+from .vae_decoder import VAEDecoder, decoder_of, finetune_decoder, widen_decoder, with_decoder
 
 VAE_CONFIG = VAEConfig(block_out_channels=(16, 32, 64), latent_channels=4)  # f = 4: 32×32×3 → 8×8×4
 VAE_STEPS, VAE_BATCH, VAE_LR, VAE_KL_WEIGHT = 2000, 64, 1e-3, LDM_KL_WEIGHT
@@ -260,15 +260,9 @@ def train_vae_decoder(device, options: RunOptions = RunOptions(), seed: int = 0)
     DECODER_EVAL_EVERY steps and, at the end, under the shipped latent model (its 500 + 500 test captions)."""
     g = seed_everything(seed)
     vae, _ = load_checkpoint("vae", device=device)
-    vae, meta = _finetune_decoder_run(vae, device, options, g, DECODER_STEPS, DECODER_LR, DECODER_EVAL_EVERY)
-    latent_model, _ = load_latent_model(refiner=False, device=device)
-    meta = {"init_from": "vae", "trained": "decoder and post_quant_conv; encoder and quant_conv frozen", **meta,
-            # the shipped latent model, judged as its recipe judges it, its samples drawn by this decoder; which
-            # latent U-Net that was (its weights' sha256), since a later latent recipe may replace it
-            "latent_model_sha256": read_manifest()["latent_unet"]["sha256"],
-            "latent_model_quality": latent_quality(latent_model, NoiseSchedule.from_kind(*LATENT_SCHEDULE),
-                                                   LatentAdapter(vae), device)}
-    return {"vae_decoder": decoder_of(vae)}, meta
+    decoder, meta = _finetune_decoder_run(vae, device, options, g, DECODER_STEPS, DECODER_LR, DECODER_EVAL_EVERY,
+                                          refiner=False)
+    return {"vae_decoder": decoder}, {"init_from": "vae", **meta}
 
 
 def train_vae_decoder_wide(device, options: RunOptions = RunOptions(), seed: int = 0):
@@ -279,24 +273,19 @@ def train_vae_decoder_wide(device, options: RunOptions = RunOptions(), seed: int
     vae, _ = load_checkpoint("vae", device=device)
     narrow, _ = load_checkpoint("vae_decoder", expect=vae.config, device=device)
     vae = with_decoder(vae, widen_decoder(narrow, WIDE_DECODER_FACTOR, seed=seed))
-    vae, meta = _finetune_decoder_run(vae, device, options, g, WIDE_DECODER_STEPS, WIDE_DECODER_LR,
-                                      WIDE_DECODER_EVAL_EVERY)
-    latent_model, _ = load_latent_model(device=device)
-    manifest = read_manifest()
-    meta = {"init_from": "vae_decoder", "widened": f"{WIDE_DECODER_FACTOR}x by vae_decoder.widen_decoder (new "
-                                                   "channels start unconnected to the old ones: an exact copy)",
-            "trained": "decoder and post_quant_conv; encoder and quant_conv frozen", **meta,
-            "latent_model_sha256": manifest["latent_unet"]["sha256"],
-            "latent_refiner_sha256": manifest.get("latent_refiner", {}).get("sha256"),
-            "latent_model_quality": latent_quality(latent_model, NoiseSchedule.from_kind(*LATENT_SCHEDULE),
-                                                   LatentAdapter(vae), device)}
-    return {"vae_decoder_wide": decoder_of(vae)}, meta
+    decoder, meta = _finetune_decoder_run(vae, device, options, g, WIDE_DECODER_STEPS, WIDE_DECODER_LR,
+                                          WIDE_DECODER_EVAL_EVERY, refiner=True)
+    widened = (f"{WIDE_DECODER_FACTOR}x by vae_decoder.widen_decoder (new channels start unconnected to the old ones: "
+               "an exact copy)")
+    return {"vae_decoder_wide": decoder}, {"init_from": "vae_decoder", "widened": widened, **meta}
 
 
 def _finetune_decoder_run(vae: VAE, device, options: RunOptions, g: torch.Generator, default_steps: int, lr: float,
-                          default_every: int) -> tuple[VAE, dict]:
-    """`finetune_decoder` on the training images as the decoder recipes run it, judged on test reconstructions every
-    `every` steps; returns (vae, rounded to float16 as it ships; the JSON entries of the run)."""
+                          default_every: int, refiner: bool) -> tuple[VAEDecoder, dict]:
+    """`finetune_decoder` on `vae` (in place) as the decoder recipes run it, judged on test reconstructions every
+    `default_every` steps (or options.sample_every), then under the shipped latent model (with its low-noise expert if
+    `refiner`), its samples drawn by the fine-tuned decoder. Returns (the decoder, rounded to float16 as it ships; the
+    JSON entries of the run)."""
     steps = default_steps if options.steps is None else options.steps
     batch = DECODER_BATCH if options.batch_size is None else options.batch_size
     every = default_every if options.sample_every is None else options.sample_every
@@ -320,11 +309,22 @@ def _finetune_decoder_run(vae: VAE, device, options: RunOptions, g: torch.Genera
     report = reconstruction_report(vae, device=device)
     print(f"decoder fine-tuned: {report}")
     decoder = decoder_of(vae)
-    return vae, {"train": {"steps": steps, "batch_size": batch, "lr": lr, "warmup": warmup, "seed": g.initial_seed()},
-                 "seconds": round(seconds, 1), "images_per_second": round(steps * batch / seconds, 1),
-                 "parameters": count_parameters(decoder),
-                 "final_reconstruction_mse": sum(losses[-100:]) / len(losses[-100:]), "reconstruction": report,
-                 "reconstruction_during_training": curve, "stored_as": "float16"}
+    latent_model, _ = load_latent_model(refiner=refiner, device=device)
+    manifest = read_manifest()
+    meta = {"trained": "decoder and post_quant_conv; encoder and quant_conv frozen",
+            "train": {"steps": steps, "batch_size": batch, "lr": lr, "warmup": warmup, "seed": g.initial_seed()},
+            "seconds": round(seconds, 1), "images_per_second": round(steps * batch / seconds, 1),
+            "parameters": count_parameters(decoder),
+            "final_reconstruction_mse": sum(losses[-100:]) / len(losses[-100:]), "reconstruction": report,
+            "reconstruction_during_training": curve, "stored_as": "float16",
+            # the shipped latent model, judged as its recipe judges it, its samples drawn by this decoder; which
+            # latent U-Net (and expert) that was (their weights' sha256), since later recipes may replace them
+            "latent_model_sha256": manifest["latent_unet"]["sha256"]}
+    if refiner:
+        meta["latent_refiner_sha256"] = manifest.get("latent_refiner", {}).get("sha256")
+    meta["latent_model_quality"] = latent_quality(latent_model, NoiseSchedule.from_kind(*LATENT_SCHEDULE),
+                                                  LatentAdapter(vae), device)
+    return decoder, meta
 
 
 def load_latent_model(refiner: bool = True, device=None):
