@@ -98,6 +98,30 @@ def test_a_vae_with_a_wider_decoder_is_refused_by_the_diffusers_export():
         to_diffusers(with_decoder(vae, widen_decoder(decoder_of(vae), 2)))
 
 
+def test_a_wider_decoder_exports_to_diffusers_decoder_under_autoencoderkl_key_names():
+    pytest.importorskip("diffusers")
+    from diffusers import AutoencoderKL
+
+    from diffusion_course.diffusers_export import decoder_to_diffusers, diffusers_config
+
+    vae = _vae()
+    wide = widen_decoder(decoder_of(vae), 2, seed=3)
+    _finetune(swapped := with_decoder(vae, wide), steps=6)  # move the new channels off their exact-copy start
+    wide = decoder_of(swapped)
+    hf = decoder_to_diffusers(wide)
+    z = torch.randn(3, TINY.latent_channels, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, theirs = wide.decode(z), hf(z)
+        assert not torch.allclose(ours, decoder_of(vae).decode(z), atol=1e-3)  # a decoder of its own, not the narrow one
+        torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-5)
+        # the same names as the decoding half of an AutoencoderKL of the decoder's widths: its weights load into one
+        ae = AutoencoderKL(**diffusers_config(wide.config))
+        half = {k: v for k, v in ae.state_dict().items() if k.startswith(("decoder.", "post_quant_conv."))}
+        assert sorted(half) == sorted(hf.state_dict())
+        ae.load_state_dict(hf.state_dict(), strict=False)
+        torch.testing.assert_close(ae.decode(z).sample, ours, rtol=0, atol=1e-5)
+
+
 def _decoded(decoder, seed=7):
     z = torch.randn(3, 4, 16, 16, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():

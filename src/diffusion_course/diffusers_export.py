@@ -11,6 +11,9 @@ Our `VAE` mirrors AutoencoderKL's modules and parameter names, so the mapping is
     every other parameter                  the same name
 
 `to_diffusers(vae)` then computes the same function as `vae` (float32, to ~1e-6; tests/test_vae.py).
+A VAE whose decoder is wider than its encoder (`vae_decoder.with_decoder`, e.g. the shipped `vae_decoder_wide`) does
+not fit one AutoencoderKL config; `decoder_to_diffusers(decoder)` exports its decoding half alone, as diffusers' own
+`Decoder` class under AutoencoderKL's key names.
 AutoencoderKL options we do not model, and refuse on import: other block types, activations other
 than SiLU, no quant/post-quant conv, `shift_factor`, `latents_mean`/`latents_std`, and out_channels
 different from in_channels. diffusers is imported only inside these functions.
@@ -65,12 +68,35 @@ def to_diffusers(vae: VAE):
     decoder_config = getattr(vae, "decoder_config", vae.config)  # set by vae_decoder.with_decoder
     if decoder_config.to_dict() != vae.config.to_dict():
         raise ValueError("this VAE decodes with a decoder of other widths than its encoder's (vae_decoder.with_decoder); "
-                         "one AutoencoderKL config has a single block_out_channels for both halves")
+                         "one AutoencoderKL config has a single block_out_channels for both halves: export the "
+                         "encoder's VAE with to_diffusers and the decoder with decoder_to_diffusers")
     param = next(vae.parameters())
     model = AutoencoderKL(**diffusers_config(vae.config))
     model.load_state_dict(to_diffusers_state_dict(vae.state_dict()), strict=True)
     model = model.to(param.device)
     return (model if param.dtype == model.dtype else model.to(param.dtype)).eval()
+
+
+def decoder_to_diffusers(decoder):
+    """The decoding half of a VAE (a `vae_decoder.VAEDecoder`) as diffusers modules holding a copy of its weights:
+    `nn.Sequential(post_quant_conv=nn.Conv2d, decoder=diffusers.models.autoencoders.vae.Decoder)` (eval mode, on the
+    decoder's device), which maps unscaled latents to images as `decoder.decode` does. Its parameter names are exactly
+    those of the decoding half of an AutoencoderKL with the decoder's config, so its state_dict loads into one."""
+    from collections import OrderedDict
+
+    from diffusers.models.autoencoders.vae import Decoder
+    from torch import nn
+
+    cfg = diffusers_config(decoder.config)
+    c = cfg["latent_channels"]
+    hf_decoder = Decoder(in_channels=c, out_channels=cfg["out_channels"], up_block_types=cfg["up_block_types"],
+                         block_out_channels=cfg["block_out_channels"], layers_per_block=cfg["layers_per_block"],
+                         norm_num_groups=cfg["norm_num_groups"], act_fn=cfg["act_fn"],
+                         mid_block_add_attention=cfg["mid_block_add_attention"])
+    model = nn.Sequential(OrderedDict(post_quant_conv=nn.Conv2d(c, c, 1), decoder=hf_decoder))
+    model.load_state_dict(to_diffusers_state_dict(decoder.state_dict()), strict=True)
+    param = next(decoder.parameters())
+    return model.to(device=param.device, dtype=param.dtype).eval()
 
 
 def vae_config_from_diffusers(config) -> VAEConfig:
