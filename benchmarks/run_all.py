@@ -19,7 +19,8 @@ BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_v
               ("unet_design", []), ("sampler_overhead", ["uncond"]), ("sampler_sweep", ["uncond"]),
               ("vae_factors", []), ("latent_vs_pixel", ["text_unet", "vae", "latent_unet"]),
               ("text_init", []), ("latent_init", ["vae"]), ("text_position", ["evaluator"]),
-              ("class_guidance", ["class", "evaluator"]), ("gpu_session", [])]
+              ("class_guidance", ["class", "evaluator"]),
+              ("latent_levers", ["latent_unet", "latent_refiner", "vae_decoder_wide", "evaluator"]), ("gpu_session", [])]
 
 
 def main() -> None:
