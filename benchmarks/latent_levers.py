@@ -29,17 +29,17 @@ from torch import nn
 
 import diffusion_course as dc
 from diffusion_course.checkpoints import load_checkpoint, read_manifest
-from diffusion_course.evaluation import against_bar
+from diffusion_course.evaluation import against_bar, joint_accuracy
 from diffusion_course.experts import SwitchAtTimestep
-from diffusion_course.generation import generate
 from diffusion_course.prompts import evaluation_prompts
-from diffusion_course.recipes_latent import LATENT_SCHEDULE, LATENT_TRAIN, load_latent_model
+from diffusion_course.recipes_latent import LATENT_SCHEDULE, load_latent_model, sample_latent_model
 from diffusion_course.text import TextConditionedModel
 
 from .record import record
 
 BAR = 0.95  # issue 6
 W = 3.0  # the recipe's guidance scale (LATENT_GUIDANCE)
+NEEDS = ("vae", "vae_decoder_wide", "latent_unet", "latent_text_encoder", "latent_refiner", "evaluator")
 
 
 class SplitGuidance(nn.Module):
@@ -80,7 +80,7 @@ def main() -> None:
         p.error("--captions must be at least 1")
     torch.set_grad_enabled(False)
     manifest = read_manifest()
-    missing = [n for n in ("latent_unet", "latent_refiner", "vae_decoder_wide", "evaluator") if n not in manifest]
+    missing = [n for n in NEEDS if n not in manifest]
     if missing:
         print(f"latent_levers needs the checkpoint(s) {', '.join(missing)}, not shipped; skipped.")
         return
@@ -94,7 +94,7 @@ def main() -> None:
     t_sw = switch.t_switch
     with_switch = lambda t: TextConditionedModel(SwitchAtTimestep(switch.high, switch.low, t), pair.conditioner)  # noqa: E731
     with_auto = lambda a: TextConditionedModel(AutoGuidedExpert(switch, a), pair.conditioner)  # noqa: E731
-    # (lever, setting, model, guidance scale for generate (None: the model guides itself), guidance interval)
+    # (lever, setting, model, guidance scale (None: the model guides itself), guidance interval)
     rows = [("shipped (reference)", f"w = {W:g}, switch at t = {t_sw:g}", pair, W, None)]
     rows += [("guidance scale", f"w = {w:g}", pair, w, None) for w in (2.0, 4.0)]
     rows += [("guidance interval", f"w = {W:g} only at σ > {lo:g}", pair, W, (lo, float("inf"))) for lo in (0.1, 0.3)]
@@ -107,16 +107,11 @@ def main() -> None:
     results = []
     for lever, setting, model, w, interval in rows:
         start, per_set, k, n = time.perf_counter(), [], 0, 0
-        null = lambda b, dev, m=model: m.conditioner.tokenize([""] * b, dev)  # noqa: E731
-        for captions, attrs in sets:
-            images = generate(model.eval(), schedule, len(captions), seed=1234, device="cpu",
-                              prediction=LATENT_TRAIN.prediction, cond=model.conditioner.tokenize(captions, device="cpu"),
-                              guidance=w, null_cond=null if w is not None else None, guidance_interval=interval,
-                              shape=adapter.latent_shape(), clip=None, decode=adapter.to_image)
-            read = evaluator.read(images)
-            hits = (read["shape"] == attrs["shape"]) & (read["colour"] == attrs["colour"])
-            per_set.append(float(hits.float().mean()))
-            k, n = k + int(hits.sum()), n + len(captions)
+        for captions, attrs in sets:  # the recipe's sampling (seed 1234), with this row's model and guidance
+            images = sample_latent_model(model.eval(), schedule, adapter, captions, "cpu", guidance=w,
+                                         guidance_interval=interval)
+            per_set.append(joint_accuracy(evaluator.read(images), attrs))
+            k, n = k + round(per_set[-1] * len(captions)), n + len(captions)
         lo, hi, verdict = against_bar(k, n, BAR)
         results.append((lever, setting, per_set, k, n, lo, hi, verdict, time.perf_counter() - start))
         print(f"{lever}: {setting}: " + " | ".join(f"{a:.1%}" for a in per_set) + f" → {k / n:.1%} ({lo:.1%}–{hi:.1%})",

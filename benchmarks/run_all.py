@@ -20,7 +20,8 @@ BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_v
               ("vae_factors", []), ("latent_vs_pixel", ["text_unet", "vae", "latent_unet"]),
               ("text_init", []), ("latent_init", ["vae"]), ("text_position", ["evaluator"]),
               ("class_guidance", ["class", "evaluator"]),
-              ("latent_levers", ["latent_unet", "latent_refiner", "vae_decoder_wide", "evaluator"]), ("gpu_session", [])]
+              ("latent_levers", ["vae", "vae_decoder_wide", "latent_unet", "latent_text_encoder",
+                                                   "latent_refiner", "evaluator"]), ("gpu_session", [])]
 
 
 def main() -> None:

@@ -84,16 +84,11 @@ def decoder_to_diffusers(decoder):
     those of the decoding half of an AutoencoderKL with the decoder's config, so its state_dict loads into one."""
     from collections import OrderedDict
 
-    from diffusers.models.autoencoders.vae import Decoder
+    from diffusers import AutoencoderKL
     from torch import nn
 
-    cfg = diffusers_config(decoder.config)
-    c = cfg["latent_channels"]
-    hf_decoder = Decoder(in_channels=c, out_channels=cfg["out_channels"], up_block_types=cfg["up_block_types"],
-                         block_out_channels=cfg["block_out_channels"], layers_per_block=cfg["layers_per_block"],
-                         norm_num_groups=cfg["norm_num_groups"], act_fn=cfg["act_fn"],
-                         mid_block_add_attention=cfg["mid_block_add_attention"])
-    model = nn.Sequential(OrderedDict(post_quant_conv=nn.Conv2d(c, c, 1), decoder=hf_decoder))
+    whole = AutoencoderKL(**diffusers_config(decoder.config))  # diffusers builds its halves; the encoder is dropped
+    model = nn.Sequential(OrderedDict(post_quant_conv=whole.post_quant_conv, decoder=whole.decoder))
     model.load_state_dict(to_diffusers_state_dict(decoder.state_dict()), strict=True)
     param = next(decoder.parameters())
     return model.to(device=param.device, dtype=param.dtype).eval()

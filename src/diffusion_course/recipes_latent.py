@@ -179,14 +179,15 @@ class LatentQualityLog:
         self.eval_seconds += time.perf_counter() - t0
 
 
-def sample_latent_model(model, schedule, adapter, prompts, device, guidance: float = LATENT_GUIDANCE, seed: int = 1234,
-                        decode: bool = True):
+def sample_latent_model(model, schedule, adapter, prompts, device, guidance: float | None = LATENT_GUIDANCE,
+                        seed: int = 1234, decode: bool = True, guidance_interval: tuple[float, float] | None = None):
     """Images for `prompts` from a text-conditional latent model: guided sampling in latent space, then the decoder
-    (decode=False: the final latents themselves, e.g. to draw the same latents with two decoders)."""
+    (decode=False: the final latents themselves, e.g. to draw the same latents with two decoders). guidance=None:
+    unguided; guidance_interval: `generate`'s (guide only at σ_lo < σ ≤ σ_hi)."""
     null = lambda b, dev: model.conditioner.tokenize([""] * b, dev)  # noqa: E731
     return generate(model, schedule, len(prompts), seed=seed, device=device, prediction=LATENT_TRAIN.prediction,
                     cond=model.conditioner.tokenize(prompts, device="cpu"), guidance=guidance, null_cond=null,
-                    shape=adapter.latent_shape(), clip=None,
+                    shape=adapter.latent_shape(), clip=None, guidance_interval=guidance_interval,
                     decode=adapter.to_image if decode else lambda z: z)  # None would clamp latents to [-1, 1]
 
 
