@@ -125,3 +125,58 @@ def test_fine_tuned_from_follows_the_chain_of_starting_checkpoints(tmp_path):
         save_checkpoint(name, net, "unet", net.config.to_dict(), {"init_from": start}, directory=tmp_path)
     with pytest.raises(CheckpointError, match="loop"):
         fine_tuned_from({"init_from": "a"}, tmp_path)
+
+
+def test_a_model_is_saved_as_the_kind_its_class_is_whatever_its_name():
+    """recipes.main names each saved model's kind by kind_of, so a VAE saved as vae8 (or any name) is a vae."""
+    from diffusion_course.checkpoints import kind_of
+    from diffusion_course.evaluator import Evaluator, EvaluatorConfig
+    from diffusion_course.text import TextEncoder, TextEncoderConfig
+    from diffusion_course.vae import VAE, VAEConfig
+    from diffusion_course.vae_decoder import VAEDecoder
+    small = VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8)
+    models = {"unet": UNet(UNetConfig(channels=(8, 16), groups=4, time_dim=16, attention_levels=())),
+              "evaluator": Evaluator(EvaluatorConfig()), "text_encoder": TextEncoder(TextEncoderConfig()),
+              "vae": VAE(small), "vae_decoder": VAEDecoder(small)}
+    assert {kind: kind_of(model) for kind, model in models.items()} == {kind: kind for kind in models}
+    with pytest.raises(ValueError, match="Linear is not a kind of model"):
+        kind_of(torch.nn.Linear(2, 2))
+
+
+def test_loading_leaves_the_global_rng_alone_except_where_recipes_load(saved):
+    """Building the model to load into draws throwaway initial weights. A learner's seeded cell must draw the same
+    numbers whether or not it loaded a checkpoint first; a recipe (run inside initialising_from_global_rng, as
+    recipes.main runs it) must draw what it drew when the shipped checkpoints were trained: after the build's draws."""
+    from diffusion_course.checkpoints import initialising_from_global_rng
+    directory, _, cfg = saved
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    load_checkpoint("tiny", directory=directory)
+    assert torch.equal(torch.rand(4), expected)
+    torch.manual_seed(3)
+    UNet(cfg)  # what building the model draws
+    after_build = torch.rand(4)
+    assert not torch.equal(after_build, expected)
+    torch.manual_seed(3)
+    with initialising_from_global_rng():
+        load_checkpoint("tiny", directory=directory)
+    assert torch.equal(torch.rand(4), after_build)
+    torch.manual_seed(3)
+    load_checkpoint("tiny", directory=directory)  # the block is left: back to leaving the RNG alone
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_recipes_main_runs_a_recipe_with_loads_drawing_from_the_global_rng(saved, monkeypatch, tmp_path):
+    from diffusion_course import checkpoints, recipes
+    from diffusion_course.vae import VAE, VAEConfig
+    seen = []
+
+    def fake_vae_recipe(device, options):
+        seen.append(checkpoints._INIT_FROM_GLOBAL_RNG)
+        vae = VAE(VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8))
+        return {"vae": vae}, {"steps": 1}
+
+    monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
+    recipes.main(["vae", "--steps", "1", "--device", "cpu", "--out", str(tmp_path)])
+    assert seen == [True] and not checkpoints._INIT_FROM_GLOBAL_RNG

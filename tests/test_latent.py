@@ -1,4 +1,6 @@
 """The latent adapter: scaling, the data-derived scale factor, round trips, and sampling in latent space."""
+import copy
+
 import pytest
 import torch
 
@@ -133,3 +135,75 @@ def test_only_the_latent_recipe_takes_vae(capsys):
     with pytest.raises(SystemExit):
         main(["vae_decoder", "--vae", "vae8"])
     assert "--vae applies to the latent recipe" in capsys.readouterr().err
+
+
+def test_a_checkpoint_on_the_command_line_is_a_shipped_name_or_a_path():
+    from pathlib import Path
+
+    from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_location
+    assert checkpoint_location("vae8") == ("vae8", WEIGHTS_DIR)
+    for ref in ("runs/vae8/vae8", "runs/vae8/vae8.safetensors", "runs/vae8/vae8.json", Path("runs/vae8/vae8")):
+        assert checkpoint_location(ref) == ("vae8", Path("runs/vae8"))
+    with pytest.raises(ValueError, match="does not name a checkpoint"):
+        checkpoint_location("")
+
+
+def test_the_latent_recipe_trains_on_a_vae_from_another_folder(tmp_path, monkeypatch):
+    """`--vae runs/vae8/vae8`: a VAE a vae run wrote with --out is loaded from there (hash-checked against that folder's
+    manifest), and its latents, scaled by its own factor, are what the latent U-Net trains on."""
+    from diffusion_course import recipes_latent
+    from diffusion_course.checkpoints import save_checkpoint
+    torch.manual_seed(0)
+    config = VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, latent_channels=8,
+                       scaling_factor=0.5)
+    vae = VAE(config).eval()
+    save_checkpoint("vae8", vae, "vae", config.to_dict(), directory=tmp_path / "vae8")
+    monkeypatch.setattr(recipes_latent, "TRAIN_IMAGES", 6)
+    loaded, data, latents, _ = recipes_latent._training_latents(torch.device("cpu"), str(tmp_path / "vae8" / "vae8"))
+    assert loaded.config == config and latents.shape == (6, 8, 16, 16)
+    assert torch.allclose(latents, encode_latents(vae, data.images) * 0.5, atol=1e-6)
+    assert recipes_latent._sha256_of(str(tmp_path / "vae8" / "vae8.safetensors")) == \
+        recipes_latent.read_manifest(tmp_path / "vae8")["vae8"]["sha256"]
+    with pytest.raises(Exception, match="no checkpoint named 'vae9'"):
+        recipes_latent._training_latents(torch.device("cpu"), str(tmp_path / "vae8" / "vae9"))
+
+
+def test_latent_qualities_samples_each_caption_set_once_and_decodes_it_with_every_decoder(vae, monkeypatch):
+    """The refiner recipe judges its pair under two decoders: the latents are sampled once per caption set, and each
+    decoder draws those same latents."""
+    from diffusion_course import recipes_latent
+    from diffusion_course.vae_decoder import decoder_of, widen_decoder, with_decoder
+    sampled, judged = [], []
+
+    def fake_sample(model, schedule, adapter, prompts, device, decode=True):
+        assert not decode
+        sampled.append(tuple(prompts))
+        return torch.randn(len(prompts), 4, 8, 8, generator=torch.Generator().manual_seed(len(sampled)))
+
+    def fake_caption_quality(sample_fn, evaluator):  # two caption sets, as caption_quality has
+        judged.append([sample_fn(["a red circle", "a blue star"]), sample_fn(["a green square"])])
+        return len(judged)
+
+    monkeypatch.setattr(recipes_latent, "sample_latent_model", fake_sample)
+    monkeypatch.setattr(recipes_latent, "caption_quality", fake_caption_quality)
+    monkeypatch.setattr(recipes_latent, "caption_quality_record", lambda reports, w: reports)
+    monkeypatch.setattr(recipes_latent, "load_checkpoint", lambda *a, **k: (None, {}))  # the evaluator is faked away
+    torch.manual_seed(0)
+    other = with_decoder(copy.deepcopy(vae), widen_decoder(decoder_of(vae), 2))
+    for p in other.decoder.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    adapters = [LatentAdapter(vae), LatentAdapter(other)]
+    with torch.no_grad():
+        assert recipes_latent.latent_qualities(None, None, adapters, "cpu") == [1, 2]
+    assert sampled == [("a red circle", "a blue star"), ("a green square",)]  # once each, not once per decoder
+    first, second = judged
+    z1 = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(first[0], adapters[0].to_image(z1))
+        torch.testing.assert_close(second[0], adapters[1].to_image(z1))
+    assert not torch.allclose(first[0], second[0])  # a different decoder drew them
+    with pytest.raises(ValueError, match="at least one adapter"):
+        recipes_latent.latent_qualities(None, None, [], "cpu")
+    vae8 = VAE(VAEConfig(**TINY, latent_channels=8)).eval()
+    with pytest.raises(ValueError, match="share their latents"):
+        recipes_latent.latent_qualities(None, None, [LatentAdapter(vae), LatentAdapter(vae8)], "cpu")

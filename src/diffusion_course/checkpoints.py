@@ -10,6 +10,7 @@ differs, then loads the weights strictly.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -23,46 +24,66 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = "manifest.json"
 
 
+_INIT_FROM_GLOBAL_RNG = False  # set only inside initialising_from_global_rng()
+
+
+@contextlib.contextmanager
+def initialising_from_global_rng():
+    """Inside this block `load_checkpoint` draws the throwaway initial weights of each model it builds from torch's
+    global RNG, advancing it, as every load did when the shipped checkpoints were trained. `recipes.main` runs each
+    recipe inside it, so that a recipe that seeds, loads a checkpoint, then draws (a new layer's weights, the batch
+    order) draws exactly what it drew when its shipped checkpoint was trained. Outside it (the default)
+    loading leaves the global RNG as it found it."""
+    global _INIT_FROM_GLOBAL_RNG
+    before, _INIT_FROM_GLOBAL_RNG = _INIT_FROM_GLOBAL_RNG, True
+    try:
+        yield
+    finally:
+        _INIT_FROM_GLOBAL_RNG = before
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, altered, or does not match the configuration asked for."""
 
 
-def _builders() -> dict[str, Callable[[dict], nn.Module]]:
-    # the kinds of model the course ships; imported lazily to keep this module light
+def _model_classes() -> dict[str, tuple[type, type]]:
+    """{kind: (model class, config class)} of the kinds of model the course ships; imported lazily to keep this module
+    light, and a later chapter's kind only where its module exists."""
     from .evaluator import Evaluator, EvaluatorConfig
     from .unet import UNet, UNetConfig
 
-    builders = {
-        "unet": lambda cfg: UNet(UNetConfig(**cfg)),
-        "evaluator": lambda cfg: Evaluator(EvaluatorConfig(**cfg)),
-    }
-    builders.update(_extra_builders())
-    return builders
-
-
-def _extra_builders() -> dict[str, Callable[[dict], nn.Module]]:
-    """Model kinds added by later chapters (text encoder, VAE), registered if their modules exist."""
-    out: dict[str, Callable[[dict], nn.Module]] = {}
+    classes: dict[str, tuple[type, type]] = {"unet": (UNet, UNetConfig), "evaluator": (Evaluator, EvaluatorConfig)}
     try:
         from .text import TextEncoder, TextEncoderConfig
 
-        out["text_encoder"] = lambda cfg: TextEncoder(TextEncoderConfig(**cfg))
+        classes["text_encoder"] = (TextEncoder, TextEncoderConfig)
     except ImportError:
         pass
     try:
         from .vae import VAE, VAEConfig
-
-        out["vae"] = lambda cfg: VAE(VAEConfig(**cfg))
-    except ImportError:
-        pass
-    try:
-        from .vae import VAEConfig
         from .vae_decoder import VAEDecoder
 
-        out["vae_decoder"] = lambda cfg: VAEDecoder(VAEConfig(**cfg))
+        classes["vae"] = (VAE, VAEConfig)
+        classes["vae_decoder"] = (VAEDecoder, VAEConfig)
     except ImportError:
         pass
-    return out
+    return classes
+
+
+def _builders() -> dict[str, Callable[[dict], nn.Module]]:
+    """{kind: config dict -> model with fresh weights}."""
+    return {kind: (lambda cfg, m=model_cls, c=config_cls: m(c(**cfg)))
+            for kind, (model_cls, config_cls) in _model_classes().items()}
+
+
+def kind_of(model: nn.Module) -> str:
+    """The checkpoint kind `model` is saved as, from its class ("unet", "vae", ...): what a recipe's model is, whatever
+    name it is saved under (the vae recipe's 8-channel VAE is saved as vae8, still of kind vae)."""
+    for kind, (model_cls, _) in _model_classes().items():
+        if type(model) is model_cls:
+            return kind
+    raise ValueError(f"a {type(model).__name__} is not a kind of model the course saves "
+                     f"(kinds: {', '.join(sorted(_model_classes()))})")
 
 
 def sha256(path: Path) -> str:
@@ -132,6 +153,20 @@ def fine_tuned_from(meta: dict, directory: Path = WEIGHTS_DIR) -> list[tuple[str
     return chain
 
 
+def checkpoint_location(ref: str | Path) -> tuple[str, Path]:
+    """(name, directory) of a checkpoint named on a command line: a bare name ("vae8") is a shipped checkpoint; a path
+    ("runs/vae8/vae8", with or without .safetensors or .json) names one in another folder with its own manifest, e.g.
+    what `python -m diffusion_course.train ... --out runs/vae8` wrote."""
+    path = Path(ref)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"{str(ref)!r} does not name a checkpoint (a name, or a folder then a name: runs/vae8/vae8)")
+    if len(path.parts) == 1:
+        return path.name, WEIGHTS_DIR
+    return path.name, path.parent
+
+
 def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     """The checkpoint's JSON (kind, config, meta) after verifying both files against the manifest."""
     directory = Path(directory)
@@ -158,13 +193,15 @@ def config_differences(expected: dict, actual: dict) -> list[str]:
 
 
 def load_checkpoint(name: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
-    """(model in eval mode, info dict) for a shipped checkpoint; `expect` is a config (dict or dataclass) to match."""
+    """(model in eval mode, info dict) for a shipped checkpoint; `expect` is a config (dict or dataclass) to match.
+    Loading leaves torch's global RNG where it was (except inside `initialising_from_global_rng`, as recipes run)."""
     info = checkpoint_info(name, directory)
     builders = _builders()
     if info["kind"] not in builders:
         raise CheckpointError(f"checkpoint {name!r} has unknown kind {info['kind']!r}")
-    try:
-        model = builders[info["kind"]](info["config"])
+    try:  # the weights built here are overwritten below: drawing them must not move the caller's global RNG
+        with contextlib.nullcontext() if _INIT_FROM_GLOBAL_RNG else torch.random.fork_rng(devices=[]):
+            model = builders[info["kind"]](info["config"])
     except TypeError as e:  # a field this version of the package does not know
         raise CheckpointError(f"checkpoint {name!r} has a config this package cannot build: {e}") from None
     if expect is not None:  # compared with the built config: a field the JSON predates counts as its default

@@ -5,8 +5,9 @@
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (notebook 06)
     python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
     python -m diffusion_course.train vae         # the VAE of the latent models (notebook 08)
-    python -m diffusion_course.train vae --latent-channels 8 --batch-size 256 --steps 4311  # 8 channels: see
-                                                 # benchmarks/results/vae8_4311.json (not shipped)
+    python -m diffusion_course.train vae --latent-channels 8 --batch-size 256 --steps 4311 --out runs/vae8  # 8
+                                                 # channels: benchmarks/results/vae8_4311.json (not shipped)
+    python -m diffusion_course.train latent ... --vae runs/vae8/vae8 --out runs/latent8  # a latent U-Net on its latents
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
     python -m diffusion_course.train vae_decoder_wide  # vae_decoder widened 2x and fine-tuned on (08)
@@ -23,7 +24,8 @@ starts from exactly the unconditional model; from the class model, from its back
 the text U-Net leaves behind. Started from the class model, whose backbone had learnt to draw the shape a condition asks
 for, the text model drew the requested shape and colour in 97.8% of seen-pair samples, against 92.0% for the same 9,615
 steps from `uncond` (one run each; benchmarks/results/text_finetune_9615_uncond.json; loading the class checkpoint draws
-more from the global random generator, so the encoder's pretraining and the batch order differ too). The class model
+more from the global random generator, as recipes load (`initialising_from_global_rng`), so the encoder's pretraining and
+the batch order differ too). The class model
 adds a label embedding. The text model adds cross-attention at 16×16 and 8×8, with each pixel's position added to its
 tokens there (`attention_position`), and the pooled caption added to the time embedding (`context_pooling`), and it
 trains without min-SNR weighting: with it (benchmarks/results/ text_finetune_min_snr.json, one run, 3,495 steps against
@@ -63,7 +65,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import WEIGHTS_DIR, config_differences, load_checkpoint, round_to_float16, save_checkpoint
+from .checkpoints import (WEIGHTS_DIR, config_differences, initialising_from_global_rng, kind_of, load_checkpoint,
+                          round_to_float16, save_checkpoint)
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
@@ -321,9 +324,6 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
 RECIPES = {"uncond": train_uncond, "class": train_class, "text": train_text, "vae": train_vae_recipe,
            "latent": train_latent, "vae_decoder": train_vae_decoder, "latent_refiner": train_latent_refiner,
            "vae_decoder_wide": train_vae_decoder_wide}
-KINDS = {"uncond": "unet", "class": "unet", "text_unet": "unet", "text_encoder": "text_encoder", "vae": "vae",
-         "latent_unet": "unet", "latent_text_encoder": "text_encoder", "vae_decoder": "vae_decoder",
-         "latent_refiner": "unet", "vae_decoder_wide": "vae_decoder"}
 
 
 def main(argv=None) -> None:
@@ -347,7 +347,8 @@ def main(argv=None) -> None:
     p.add_argument("--latent-channels", type=int, default=None,
                    help="vae: channels of the 8x8 latents (default 4, the shipped VAE's)")
     p.add_argument("--vae", default=None,
-                   help="latent: the shipped VAE whose latents it trains on (default vae)")
+                   help="latent: the VAE whose latents it trains on: a shipped one (default vae) or the path of one a vae run wrote "
+                        "elsewhere, e.g. runs/vae8/vae8")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
@@ -388,13 +389,14 @@ def main(argv=None) -> None:
         models, meta = {"evaluator": model}, {"test_accuracy": acc}
         print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
     else:
-        models, meta = RECIPES[args.recipe](device, options)
+        with initialising_from_global_rng():  # loads draw from the global RNG as when the shipped weights were trained
+            models, meta = RECIPES[args.recipe](device, options)
     if args.minutes is not None:  # the step count the budget chose reproduces the run
         meta["reproduce"] = _with_steps(command, meta.get("train", meta)["steps"])  # the VAE records steps at the top
     meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(device),
                  "date": time.strftime("%Y-%m-%d")})
     for name, model in models.items():
-        kind = KINDS.get(name, "vae" if name.startswith("vae") else name)  # vae8 etc.: the vae recipe's other channels
+        kind = kind_of(model)  # from the model's class, whatever its name (the vae recipe's vae8 is a vae)
         dtype = STORED_AS.get(kind) if meta.get("stored_as") == "float16" else None
         entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out, dtype=dtype)
         print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")

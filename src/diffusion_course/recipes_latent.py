@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import torch
 
-from .checkpoints import load_checkpoint, load_text_model, read_manifest, round_to_float16
+from .checkpoints import checkpoint_location, load_checkpoint, load_text_model, read_manifest, round_to_float16
 from .experts import SwitchAtTimestep
 from .evaluation import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
 from .generation import generate
@@ -194,21 +194,47 @@ def sample_latent_model(model, schedule, adapter, prompts, device, guidance: flo
 def latent_quality(model, schedule, adapter, device) -> dict:
     """The latent recipe's quality record: `model` sampled on the 500 + 500 test captions of the pixel text recipe
     (`caption_quality`), decoded by `adapter`, at LATENT_GUIDANCE."""
+    return latent_qualities(model, schedule, [adapter], device)[0]
+
+
+def latent_qualities(model, schedule, adapters, device) -> list[dict]:
+    """`latent_quality` under each of `adapters` (the same VAE latents drawn by different decoders) from one sampling:
+    the latents of each caption set are sampled once, then decoded by every adapter."""
+    if not adapters:
+        raise ValueError("latent_qualities needs at least one adapter")
+    if len({(a.latent_shape(), a.scaling_factor) for a in adapters}) > 1:
+        raise ValueError("the adapters must share their latents (latent shape and scale factor): only decoders differ")
     evaluator = load_checkpoint("evaluator", device=device)[0]
-    reports = caption_quality(lambda prompts: sample_latent_model(model, schedule, adapter, prompts, device), evaluator)
-    return caption_quality_record(reports, LATENT_GUIDANCE)
+    latents: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def sample(prompts, adapter):  # caption_quality asks for each caption set in turn, once per adapter
+        key = tuple(prompts)
+        if key not in latents:
+            latents[key] = sample_latent_model(model, schedule, adapters[0], prompts, device, decode=False)
+        return adapter.to_image(latents[key]).cpu()
+
+    return [caption_quality_record(caption_quality(lambda prompts: sample(prompts, a), evaluator), LATENT_GUIDANCE)
+            for a in adapters]
 
 
 def _training_latents(device, name: str = "vae"):
-    """(the shipped VAE `name`, the training images, their scaled latents on the CPU, seconds spent encoding them):
-    what the latent recipes train on, each training image encoded once (posterior means)."""
-    vae, info = load_checkpoint(name, device=device)
+    """(the VAE `name`, the training images, their scaled latents on the CPU, seconds spent encoding them): what the
+    latent recipes train on, each training image encoded once (posterior means). `name`: a shipped VAE ("vae") or a
+    path to one a vae run wrote elsewhere ("runs/vae8/vae8": `checkpoint_location`)."""
+    ckpt, directory = checkpoint_location(name)
+    vae, info = load_checkpoint(ckpt, device=device, directory=directory)
     if info["kind"] != "vae":
         raise ValueError(f"{name!r} is a {info['kind']} checkpoint, not a VAE")
     data = make_shapes(TRAIN_IMAGES, split="train", seed=0)
     t0 = time.perf_counter()
     latents = (encode_latents(vae, data.images) * vae.config.scaling_factor).cpu()
     return vae, data, latents, time.perf_counter() - t0
+
+
+def _sha256_of(ref: str) -> str:
+    """The manifest's sha256 of the weights of the checkpoint `ref` names (`checkpoint_location`)."""
+    name, directory = checkpoint_location(ref)
+    return read_manifest(directory)[name]["sha256"]
 
 
 def latent_unet_config(vae_config: VAEConfig) -> UNetConfig:
@@ -242,7 +268,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
             "parameters": count_parameters(model), "seconds": round(seconds, 1),
             "encode_seconds": round(encode_seconds, 1), "images_per_second": round(cfg.steps * cfg.batch_size / seconds, 2),
             "final_loss": sum(result.losses[-200:]) / len(result.losses[-200:]), "prediction": cfg.prediction,
-            "vae": vae_checkpoint, "stored_as": "float16", **encoder_start,
+            "vae": vae_checkpoint, "vae_sha256": _sha256_of(vae_checkpoint), "stored_as": "float16", **encoder_start,
             "quality": quality}
     if log:
         meta["quality_during_training"] = log.rows
@@ -364,8 +390,7 @@ def train_latent_refiner(device, options: RunOptions = RunOptions(), seed: int =
     seconds = time.perf_counter() - t0 - (log.eval_seconds if log else 0.0)
     expert = round_to_float16(result.ema).net.eval()
     pair = pair_of(TextConditionedModel(expert, base.conditioner)).eval()
-    quality = latent_quality(pair, schedule, adapter, device)
-    quality_ft = latent_quality(pair, schedule, adapter_ft, device)
+    quality, quality_ft = latent_qualities(pair, schedule, [adapter, adapter_ft], device)
     print(result.summary())
     meta = {"train": cfg.to_dict(), "schedule": list(LATENT_SCHEDULE), "train_images": TRAIN_IMAGES,
             "init_from": "latent_unet", "t_switch": cfg.t_max, "sigma_switch": float(schedule.sigma(cfg.t_max)),
