@@ -219,3 +219,18 @@ def test_a_decoder_record_is_current_only_for_the_latent_unet_it_measured():
     assert decoder_record_is_current({"latent_model_sha256": shipped})
     assert not decoder_record_is_current({"latent_model_sha256": "0" * 64})
     assert not decoder_record_is_current({})
+
+
+def test_continue_from_is_the_wide_decoder_recipe_s_and_takes_a_widened_decoder_only(tmp_path, capsys):
+    """`--continue-from` (the wide decoder's second cycle) belongs to vae_decoder_wide alone, and refuses a decoder of the
+    VAE's own width: the second cycle fine-tunes a widened one."""
+    from diffusion_course.recipes_latent import train_vae_decoder_wide
+    from diffusion_course.train import RunOptions
+    with pytest.raises(SystemExit):
+        train_main(["vae_decoder", "--continue-from", "runs/wide/vae_decoder_wide"])
+    assert "--continue-from applies to the vae_decoder_wide recipe" in capsys.readouterr().err
+    vae, _ = load_checkpoint("vae")
+    narrow = decoder_of(vae)
+    save_checkpoint("narrow", narrow, "vae_decoder", narrow.config.to_dict(), directory=tmp_path)
+    with pytest.raises(ValueError, match="is not a widened VAE decoder"):
+        train_vae_decoder_wide("cpu", RunOptions(continue_from=str(tmp_path / "narrow")))

@@ -10,7 +10,8 @@
     python -m diffusion_course.train latent ... --vae runs/vae8/vae8 --out runs/latent8  # a latent U-Net on its latents
     python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
     python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
-    python -m diffusion_course.train vae_decoder_wide  # vae_decoder widened 2x and fine-tuned on (08)
+    python -m diffusion_course.train vae_decoder_wide --out runs/wide  # vae_decoder widened 2x and fine-tuned on, then
+    python -m diffusion_course.train vae_decoder_wide --continue-from runs/wide/vae_decoder_wide  # its 2nd cycle (08)
     python -m diffusion_course.train latent_refiner  # the latent U-Net's low-noise expert (08)
 
 Each recipe fixes its seed, data and settings, trains, measures quality with the metrics module and
@@ -45,7 +46,8 @@ themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64
 19,448 for the class model (four times the 4,862 a 22-minute budget chose). So do the latent model (13,164 steps × 512,
 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
 which draws the same latent model's samples, `vae_decoder_wide`, that decoder widened 2× by `widen_decoder` and
-fine-tuned on (2,000 steps × 128, 52 minutes), and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
+fine-tuned on (2,000 steps × 128, 52 minutes), then given a second cycle of 2,000 steps (`--continue-from` the first;
+51 minutes; run by a script repeating the recipe's loop, checked equal to it bit for bit over 120 steps), and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
 `unet.grow` and fine-tuned on timesteps t < 300 only, 5,400 steps × 512, which sampling hands every step below t = 300; the
 plain copy it replaced on 2026-12-03 is recorded in benchmarks/results/latent_refiner_copy_3600.json). The models they replaced since 2026-12-02, from the same recipes with fewer
 steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and
@@ -72,7 +74,7 @@ from .evaluator import Evaluator, EvaluatorConfig
 from .generation import generate
 from .guidance import label_null
 from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, text_conditioner
-from .recipes_latent import (train_latent, train_latent_refiner, train_vae_decoder, train_vae_decoder_wide,
+from .recipes_latent import (TRAIN_IMAGES, train_latent, train_latent_refiner, train_vae_decoder, train_vae_decoder_wide,
                              train_vae_recipe)
 from .runtime import get_device, progress, seed_everything
 from .schedules import NoiseSchedule
@@ -84,7 +86,6 @@ from .unet import UNet, UNetConfig, count_parameters
 # ---------------------------------------------------------------- settings of the shipped models
 EVALUATOR_TRAIN_IMAGES, EVALUATOR_EPOCHS = 50_000, 4
 EVALUATOR_DATA_SEED = 1  # the evaluator's training images: test-split distribution, a seed nothing else uses
-TRAIN_IMAGES = 50_000  # shapes train split images every generative recipe trains on (seed 0)
 UNCOND_SCHEDULE = ("cosine", 1000)
 UNCOND_UNET = UNetConfig(channels=(16, 32, 64))
 UNCOND_TRAIN = TrainConfig(steps=11793, batch_size=64, lr=2e-3, warmup=200, prediction="v", weighting="min_snr",
@@ -349,6 +350,9 @@ def main(argv=None) -> None:
     p.add_argument("--vae", default=None,
                    help="latent: the VAE whose latents it trains on: a shipped one (default vae) or the path of one a vae run wrote "
                         "elsewhere, e.g. runs/vae8/vae8")
+    p.add_argument("--continue-from", default=None,
+                   help="vae_decoder_wide: its second cycle, fine-tuning on from the wide decoder a first run wrote "
+                        "(e.g. runs/wide/vae_decoder_wide: the shipped decoder's command)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     args = p.parse_args(argv)
@@ -359,7 +363,7 @@ def main(argv=None) -> None:
                          minutes=args.minutes, from_scratch=args.from_scratch,
                          frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
                          token_targets=args.token_targets, init_from=args.init_from,
-                         latent_channels=args.latent_channels, vae=args.vae)
+                         latent_channels=args.latent_channels, vae=args.vae, continue_from=args.continue_from)
     if args.from_scratch and args.recipe not in ("class", "text"):
         p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
     if args.init_from != "uncond" and args.recipe != "text":
@@ -378,6 +382,8 @@ def main(argv=None) -> None:
         p.error(f"--latent-channels must be a positive count, got {args.latent_channels}")
     if args.vae is not None and args.recipe != "latent":
         p.error("--vae applies to the latent recipe (the decoder and refiner recipes follow the shipped latent U-Net)")
+    if args.continue_from is not None and args.recipe != "vae_decoder_wide":
+        p.error("--continue-from applies to the vae_decoder_wide recipe (its second cycle)")
     if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
         p.error("the evaluator recipe takes --steps only")
     if args.recipe in ("vae_decoder", "vae_decoder_wide") and args.minutes is not None:

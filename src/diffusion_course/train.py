@@ -63,7 +63,9 @@ class RunOptions:
     init_from: the shipped checkpoint a conditional recipe's U-Net starts from ("uncond", or for the text recipe also
     "class", whose label embedding is then left behind).
     latent_channels: the vae recipe's latent channels (None: its VAE_CONFIG, 4); 8: benchmarks/results/vae8_4311.json.
-    vae: the shipped VAE whose latents the latent recipe trains on (None: "vae", the only one shipped now).
+    vae: the VAE whose latents the latent recipe trains on (None: the shipped "vae"; or a path such as runs/vae8/vae8).
+    continue_from: the vae_decoder_wide recipe's second cycle: the wide decoder at this path (e.g. runs/wide/
+    vae_decoder_wide, what the first cycle wrote) fine-tuned on, instead of widening vae_decoder afresh.
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -76,6 +78,7 @@ class RunOptions:
     init_from: str = "uncond"
     latent_channels: int | None = None
     vae: str | None = None
+    continue_from: str | None = None
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
