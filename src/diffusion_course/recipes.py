@@ -47,7 +47,7 @@ themselves, at step counts since made the defaults: 11,793 and 9,615 steps × 64
 71 minutes on 2 cores) and `vae_decoder`, the VAE's decoder fine-tuned with its encoder frozen (4,000 steps × 128),
 which draws the same latent model's samples, `vae_decoder_wide`, that decoder widened 2× by `widen_decoder` and
 fine-tuned on (2,000 steps × 128, 52 minutes), then given a second cycle of 2,000 steps (`--continue-from` the first;
-51 minutes; run by a script repeating the recipe's loop, checked equal to it bit for bit over 120 steps), and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
+50 minutes; re-run end to end on 2026-12-04, giving the shipped weights bit for bit), and `latent_refiner`, the latent U-Net's low-noise expert (the U-Net grown by
 `unet.grow` and fine-tuned on timesteps t < 300 only, 5,400 steps × 512, which sampling hands every step below t = 300; the
 plain copy it replaced on 2026-12-03 is recorded in benchmarks/results/latent_refiner_copy_3600.json). The models they replaced since 2026-12-02, from the same recipes with fewer
 steps, are recorded in benchmarks/results/class_finetune_22min.json, benchmarks/results/class_finetune_9724.json and

@@ -64,7 +64,8 @@ WIDE_DECODER_FACTOR, WIDE_DECODER_STEPS, WIDE_DECODER_LR, WIDE_DECODER_EVAL_EVER
 # Its second cycle (`--continue-from` the first cycle's checkpoint): 2,000 more steps, a fresh warm-up and cosine at
 # 3e-4, batches from a new stream (seed + 1). Over the first cycle (2026-12-04, on the 2-core CPU): test reconstructions
 # 35.7 → 36.5 dB, shapes kept 97.3% → 98.4%, FD / floor 12.6 → 9.2; the pair's seen-pair adherence 94.6% → 95.6% on the
-# recipe's 500 captions, 93.6% → 94.4% on 500 others (seed 77).
+# recipe's 500 captions, 93.6% → 94.4% on 500 others (seed 77); 93.2% on 4,500 samples from caption and noise seeds
+# never used to choose anything (benchmarks/latent_levers), below issue 6's 95%.
 WIDE_DECODER_MORE_STEPS, WIDE_DECODER_MORE_LR, WIDE_DECODER_MORE_WARMUP = 2000, 3e-4, 100
 # The low-noise expert (experts.py; eDiff-I's expert denoisers, SDXL's refiner): the shipped latent U-Net, grown
 # (REFINER_UNET below), fine-tuned on timesteps t < 300 only (σ < 0.52 on the cosine schedule), where the U-Net was found
