@@ -43,6 +43,7 @@ from .record import record
 
 BAR = 0.95  # issue 6
 W = 3.0  # the recipe's guidance scale (LATENT_GUIDANCE)
+RECIPE_NOISE = 1234  # the initial-noise seed every recipe measures with (sample_latent_model's default)
 FRESH_SEEDS, FRESH_NOISE = (101, 202, 303), (7, 8, 9)  # caption and initial-noise seeds never used to choose anything
 NEEDS = ("vae", "vae_decoder_wide", "latent_unet", "latent_text_encoder", "latent_refiner", "evaluator")
 
@@ -87,8 +88,8 @@ def main() -> None:
     args = p.parse_args()
     if args.captions < 1:
         p.error("--captions must be at least 1")
-    if set(args.fresh_seeds) & set(args.seeds) or 1234 in args.fresh_noise:
-        p.error("the fresh measurement needs caption seeds not in --seeds and initial-noise seeds other than 1234")
+    if set(args.fresh_seeds) & set(args.seeds) or RECIPE_NOISE in args.fresh_noise:
+        p.error(f"the fresh measurement needs caption seeds not in --seeds and initial-noise seeds other than {RECIPE_NOISE}")
     torch.set_grad_enabled(False)
     manifest = read_manifest()
     missing = [n for n in NEEDS if n not in manifest]
@@ -115,15 +116,11 @@ def main() -> None:
              for t in (200, 400)]
     rows += [("switch point", "t_switch = 1000: the expert at every step", with_switch(1000), W, None)]
     rows += [("autoguidance below the switch", f"a = {a:g}, w = {W:g}", with_auto(a), W, None) for a in (0.5, 1.0)]
-    results, models = [], {}
+    cells = [(captions, attrs, RECIPE_NOISE) for captions, attrs in sets]  # the recipe's sampling, row by row
+    results = []
     for lever, setting, model, w, interval in rows:
-        models[(lever, setting)] = (model, w, interval)
-        start, per_set, k, n = time.perf_counter(), [], 0, 0
-        for captions, attrs in sets:  # the recipe's sampling (seed 1234), with this row's model and guidance
-            images = sample_latent_model(model.eval(), schedule, adapter, captions, "cpu", guidance=w,
-                                         guidance_interval=interval)
-            per_set.append(joint_accuracy(evaluator.read(images), attrs))
-            k, n = k + round(per_set[-1] * len(captions)), n + len(captions)
+        start = time.perf_counter()
+        per_set, k, n = score(model, w, interval, cells, schedule, adapter, evaluator)
         lo, hi, verdict = against_bar(k, n, BAR)
         results.append((lever, setting, per_set, k, n, lo, hi, verdict, time.perf_counter() - start))
         print(f"{lever}: {setting}: " + " | ".join(f"{a:.1%}" for a in per_set) + f" → {k / n:.1%} ({lo:.1%}–{hi:.1%})",
@@ -131,7 +128,7 @@ def main() -> None:
     shas = ", ".join(f"{name} {manifest[name]['sha256'][:12]}…" for name in ("latent_unet", "latent_refiner", "vae_decoder_wide"))
     seeds = ", ".join(f"seed {s}" + (", the recipe's" if s == 0 else "") for s in args.seeds)
     lines = [f"The shipped weights ({shas}); no training. Each row: {args.captions} seen-pair test captions for each caption "
-             f"set ({seeds}), DPM-Solver++(2M), 20 trailing steps, the same initial noise (seed 1234); shape and colour "
+             f"set ({seeds}), DPM-Solver++(2M), 20 trailing steps, the same initial noise (seed {RECIPE_NOISE}); shape and colour "
              f"both read right by the shipped evaluator. Issue 6's bar: at least {BAR:.0%} at the best guidance scale. The "
              "interval is Wilson's 95% interval for the pooled share. Split w: classifier-free guidance at the first scale "
              "for the U-Net's steps and the second for the expert's. Autoguidance: v = v_expert + a·(v_expert − v_U-Net) "
@@ -140,13 +137,14 @@ def main() -> None:
              "against the 95% bar | seconds |", "|---|---|" + "---:|" * len(args.seeds) + "---:|---:|---|---:|"]
     for lever, setting, per_set, k, n, lo, hi, verdict, s in results:
         lines.append(f"| {lever} | {setting} | " + " | ".join(f"{a:.1%}" for a in per_set) + f" | {k / n:.1%} | "
-                     f"{lo:.1%}–{hi:.1%} | {'not resolved from' if verdict == 'not resolved' else verdict} the bar | {s:.0f} |")
-    best = max(results, key=lambda r: r[3] / r[4])
+                     f"{lo:.1%}–{hi:.1%} | {against(verdict)} | {s:.0f} |")
+    best_row = max(range(len(results)), key=lambda i: results[i][3] / results[i][4])
+    best = results[best_row]
     lines += ["", f"Best row in this run: {best[0]}, {best[1]}: {best[3] / best[4]:.1%} ({best[5]:.1%}–{best[6]:.1%}); "
               f"the reference: {results[0][3] / results[0][4]:.1%} ({results[0][5]:.1%}–{results[0][6]:.1%})."]
     if args.fresh_seeds:
-        lines += ["", *fresh_table(results[0], best, models, args, sets_for=lambda seed: evaluation_prompts(
-            args.captions, held_out=False, seed=seed), adapter=adapter, schedule=schedule, evaluator=evaluator)]
+        chosen = [rows[0]] if best_row == 0 else [rows[0], rows[best_row]]
+        lines += ["", *fresh_table(chosen, args, schedule, adapter, evaluator)]
     command = "python -m benchmarks.latent_levers"
     if args.captions != p.get_default("captions"):
         command += f" --captions {args.captions}"
@@ -156,35 +154,43 @@ def main() -> None:
     record("latent_levers", "Latent model: the sampling levers against the 95% bar", command, "\n".join(lines))
 
 
-def fresh_table(reference, best, models, args, sets_for, adapter, schedule, evaluator) -> list[str]:
-    """The reference row and the best row of the main table (one row if they are the same), each sampled on every fresh
-    caption set × initial noise (`--fresh-seeds` × `--fresh-noise`): lines of BENCHMARKS.md's second table. `models`:
-    (lever, setting) → (model, guidance scale, guidance interval), as the main table sampled them."""
-    chosen = [reference] if best is reference else [reference, best]
-    sets = {seed: sets_for(seed) for seed in args.fresh_seeds}
-    cells = [(c, z) for c in args.fresh_seeds for z in args.fresh_noise]
+def score(model, w, interval, cells, schedule, adapter, evaluator) -> tuple[list[float], int, int]:
+    """`model` sampled at guidance scale `w` (None: it guides itself) and `interval` on each (captions, attrs, initial-noise
+    seed) of `cells`: (the share with shape and colour both right, per cell; hits and samples pooled over the cells)."""
+    shares, k, n = [], 0, 0
+    for captions, attrs, noise in cells:
+        images = sample_latent_model(model.eval(), schedule, adapter, captions, "cpu", guidance=w,
+                                     guidance_interval=interval, seed=noise)
+        shares.append(joint_accuracy(evaluator.read(images), attrs))
+        k, n = k + round(shares[-1] * len(captions)), n + len(captions)
+    return shares, k, n
+
+
+def against(verdict: str) -> str:
+    """`against_bar`'s verdict as the tables' last column words it."""
+    return f"{'not resolved from' if verdict == 'not resolved' else verdict} the bar"
+
+
+def fresh_table(chosen, args, schedule, adapter, evaluator) -> list[str]:
+    """The `chosen` rows of the main table (lever, setting, model, guidance scale, interval: the reference, and the best row
+    if it is another), each sampled on every fresh caption set × initial noise (`--fresh-seeds` × `--fresh-noise`): the
+    lines of BENCHMARKS.md's second table."""
+    sets = {seed: evaluation_prompts(args.captions, held_out=False, seed=seed) for seed in args.fresh_seeds}
+    cells = [(*sets[c], z) for c in args.fresh_seeds for z in args.fresh_noise]
     lines = [f"**Measured afresh.** The rows above were all judged on the captions and initial noise every checkpoint and "
              f"setting was chosen on, so the best of them leans high. Below, the reference and the best row on "
              f"{len(cells)} sets never used to choose anything: {args.captions} seen-pair captions from each caption seed "
              f"({', '.join(map(str, args.fresh_seeds))}) with each initial-noise seed ({', '.join(map(str, args.fresh_noise))}); "
              "the interval is Wilson's for the pooled share (it treats the samples as independent; they share captions "
              "across noise seeds).", "",
-             "| row | " + " | ".join(f"captions {c}, noise {z}" for c, z in cells) + " | lowest | pooled | 95% interval | "
-             "against the 95% bar |", "|---|" + "---:|" * len(cells) + "---:|---:|---:|---|"]
-    for lever, setting, *_ in chosen:
-        model, w, interval = models[(lever, setting)]
-        shares, k, n = [], 0, 0
-        for c, z in cells:
-            captions, attrs = sets[c]
-            images = sample_latent_model(model.eval(), schedule, adapter, captions, "cpu", guidance=w,
-                                         guidance_interval=interval, seed=z)
-            shares.append(joint_accuracy(evaluator.read(images), attrs))
-            k, n = k + round(shares[-1] * len(captions)), n + len(captions)
+             "| row | " + " | ".join(f"captions {c}, noise {z}" for c in args.fresh_seeds for z in args.fresh_noise)
+             + " | lowest | pooled | 95% interval | against the 95% bar |", "|---|" + "---:|" * len(cells) + "---:|---:|---:|---|"]
+    for lever, setting, model, w, interval in chosen:
+        shares, k, n = score(model, w, interval, cells, schedule, adapter, evaluator)
         lo, hi, verdict = against_bar(k, n, BAR)
         print(f"afresh: {lever}: {setting}: " + " | ".join(f"{a:.1%}" for a in shares) + f" → {k / n:.1%}", flush=True)
         lines.append(f"| {lever}: {setting} | " + " | ".join(f"{a:.1%}" for a in shares) + f" | {min(shares):.1%} | "
-                     f"{k / n:.1%} | {lo:.1%}–{hi:.1%} | {'not resolved from' if verdict == 'not resolved' else verdict} "
-                     "the bar |")
+                     f"{k / n:.1%} | {lo:.1%}–{hi:.1%} | {against(verdict)} |")
     return lines
 
 
