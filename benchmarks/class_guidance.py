@@ -16,9 +16,10 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint, read_manifest
-from diffusion_course.evaluation import against_bar
-from diffusion_course.recipes import CLASS_UNET, UNCOND_SCHEDULE, sample_class_model
+from diffusion_course.evaluation.reports import against_bar
+from diffusion_course.recipes.configs import CLASS_UNET, UNCOND_SCHEDULE
+from diffusion_course.recipes.pixel import sample_class_model
+from diffusion_course.training.checkpoints import load_checkpoint, read_manifest
 
 from .record import record
 

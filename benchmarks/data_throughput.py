@@ -10,7 +10,7 @@ import time
 import torch
 
 from benchmarks.record import median, record
-from diffusion_course.shapes import ShapesDataset, make_shapes
+from diffusion_course.data.shapes import ShapesDataset, make_shapes
 
 N_IMAGES = 10_000
 RUNS = 7

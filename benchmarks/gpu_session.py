@@ -3,7 +3,7 @@
     python -m benchmarks.gpu_session measure   # on a CUDA GPU: writes benchmarks/results/gpu_speed.json
     python -m benchmarks.gpu_session           # writes "On a GPU" in BENCHMARKS.md from the recorded results
 
-`measure` times, with the GPU to itself: one training step of the patched pixel U-Net, `PIXEL_UNET` (batch 256 and 512)
+`measure` times, with the GPU to itself: one training step of the patched pixel U-Net, `PATCHED_UNET` (batch 256 and 512)
 with and without bfloat16 autocast (what `train_diffusion` switches on for CUDA), and the shipped pixel and latent text models'
 training and sampling images/s (DPM-Solver++(2M), 20 steps, w = 3, the VAE decode included) at batch 64 and 256 — the
 same measurements as `benchmarks.latent_vs_pixel` makes on the CPU. Training: medians of 16-20 timed steps, each after 5
@@ -26,12 +26,23 @@ from pathlib import Path
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import checkpoint_info, load_checkpoint, load_text_model, trained_on_cpu
-from diffusion_course.generation import generate
-from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
-from diffusion_course.recipes import PIXEL_UNET, TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import (FIRST_LATENT_UNET, LATENT_SCHEDULE, LATENT_UNET, load_latent_model,
-                                             sample_latent_model)
+from diffusion_course.core.generation import generate
+from diffusion_course.data.captions import evaluation_prompts
+from diffusion_course.recipes.configs import (
+    LATENT_SCHEDULE,
+    LATENT_UNET,
+    TEXT_UNET,
+    UNCOND_SCHEDULE,
+)
+from diffusion_course.recipes.latent import load_latent_model, sample_latent_model
+from diffusion_course.recipes.records import encoder_was_frozen
+from diffusion_course.recipes.studies import ATTENTIVE_LATENT_UNET, PATCHED_UNET
+from diffusion_course.training.checkpoints import (
+    checkpoint_info,
+    load_checkpoint,
+    load_text_model,
+    trained_on_cpu,
+)
 
 from .record import median, record
 
@@ -68,7 +79,7 @@ def measure(path: Path) -> dict:
     out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "amp": {}, "latent_vs_pixel": {}}
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    net = dc.UNet(PIXEL_UNET)  # the unconditional model's U-Net when this was recorded
+    net = dc.UNet(PATCHED_UNET)  # the unconditional model's U-Net when this was recorded
     for bs in (256, 512):  # autocast off / on, alternating blocks
         noise = lambda: (torch.randn(bs, 3, 32, 32, generator=g).to(device), None)  # noqa: E731
         fp32, bf16 = [], []
@@ -182,7 +193,7 @@ def write_section() -> None:
     cpu_minutes = runs["uncond"]["cpu"]["seconds"] / 60
     ratios = [r[k] for r in speed["latent_vs_pixel"].values() for k in ("ratio_train", "ratio_sample")]
     as_json = lambda cfg: json.loads(json.dumps(cfg.to_dict()))  # noqa: E731 (tuples become lists, as recorded)
-    timed = speed.get("latent_unet", as_json(FIRST_LATENT_UNET))  # the first session timed it but did not record it
+    timed = speed.get("latent_unet", as_json(ATTENTIVE_LATENT_UNET))  # the first session timed it but did not record it
     current = timed == as_json(LATENT_UNET)
     which, ref = ("latent model's", ' (BENCHMARKS "Latent vs pixel diffusion")') if current else ("first latent U-Net's", "")
     lvp_verdict = (f"The {which} advantage on the 2-core CPU{ref} mostly "
@@ -204,7 +215,7 @@ itself (`python -m benchmarks.gpu_session measure`; "float32" runs convolutions 
 
 {chr(10).join(amp)}
 
-{amp_verdict}: the patched (32, 64, 128) U-Net (`PIXEL_UNET`, the unconditional model's then) has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
+{amp_verdict}: the patched (32, 64, 128) U-Net (`PATCHED_UNET`, the unconditional model's then) has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
 (`TrainConfig.amp`); larger networks, not measured here, are where it is meant to pay.
 
 {chr(10).join(lvp)}

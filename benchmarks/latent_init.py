@@ -7,7 +7,7 @@ runs on a GPU (batch 512): the default, and the pixel model's encoder recipe (`-
     python -m benchmarks.latent_init [--default DIR] [--pretrained DIR] [--gpu-default DIR] [--gpu-tokens DIR]
 
 Each DIR holds a `latent_unet` + `latent_text_encoder` checkpoint written by the latent recipe of that time: the first
-latent U-Net (`recipes_latent.FIRST_LATENT_UNET`) on the first, CPU-trained VAE. Those folders were not kept, and the
+latent U-Net (`recipes_latent.ATTENTIVE_LATENT_UNET`) on the first, CPU-trained VAE. Those folders were not kept, and the
 recipe has changed since (U-Net, VAE, defaults), so the benchmark refuses to run without all four rather than retrain
 them with today's recipe; its recorded section stays as a record. Defaults: runs/latent_default,
 runs/latent_pretrained, runs/gpu_latent, runs/gpu_latent_tt; the table marks the run whose U-Net is the
@@ -22,8 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
-from diffusion_course.evaluation import WORD_SWAPS, context_sensitivity
-from diffusion_course.recipes_latent import FIRST_LATENT_UNET
+from diffusion_course.evaluation.text_probes import WORD_SWAPS, context_sensitivity
+from diffusion_course.recipes.studies import ATTENTIVE_LATENT_UNET
 
 from .record import record
 from .text_init import ATTRS, GPU_RUNS, ROOT, load
@@ -57,7 +57,7 @@ def main() -> None:
                          "since, so it cannot retrain them.")
     rows = []
     for label, option, _, options in RUNS:
-        model, meta, shipped = load(folders[option], options, FIRST_LATENT_UNET, recipe="latent",
+        model, meta, shipped = load(folders[option], options, ATTENTIVE_LATENT_UNET, recipe="latent",
                                     gpu=GPU_RUNS.get(option))
         context = context_sensitivity(model.conditioner)
         rows.append((label + (" (shipped)" if shipped else ""), meta, meta["quality"], options, context))

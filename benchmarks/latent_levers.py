@@ -32,12 +32,14 @@ import torch
 from torch import nn
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint, read_manifest
-from diffusion_course.evaluation import against_bar, joint_accuracy
-from diffusion_course.experts import SwitchAtTimestep
-from diffusion_course.prompts import evaluation_prompts
-from diffusion_course.recipes_latent import LATENT_SCHEDULE, load_latent_model, sample_latent_model
-from diffusion_course.text import TextConditionedModel
+from diffusion_course.core.experts import SwitchAtTimestep
+from diffusion_course.data.captions import evaluation_prompts
+from diffusion_course.evaluation.reports import against_bar, joint_accuracy
+from diffusion_course.networks.text import TextConditionedModel
+from diffusion_course.networks.vae_decoder import with_decoder
+from diffusion_course.recipes.configs import LATENT_SCHEDULE
+from diffusion_course.recipes.latent import load_latent_model, sample_latent_model
+from diffusion_course.training.checkpoints import load_checkpoint, read_manifest
 
 from .record import record
 
@@ -97,7 +99,7 @@ def main() -> None:
         print(f"latent_levers needs the checkpoint(s) {', '.join(missing)}, not shipped; skipped.")
         return
     vae, _ = load_checkpoint("vae")
-    adapter = dc.LatentAdapter(dc.with_decoder(vae, load_checkpoint("vae_decoder_wide")[0]))
+    adapter = dc.LatentAdapter(with_decoder(vae, load_checkpoint("vae_decoder_wide")[0]))
     pair, _ = load_latent_model(refiner=True)
     switch = pair.net
     schedule = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE)

@@ -20,14 +20,35 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import (checkpoint_info, fine_tuned_from, load_checkpoint, load_text_model,
-                                          minutes_compare, read_manifest, trained_on_cpu)
-from diffusion_course.generation import generate
-from diffusion_course.prompts import encoder_was_frozen, evaluation_prompts
-from diffusion_course.recipes import TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes_latent import (LATENT_SCHEDULE, LATENT_UNET, REFINER_UNET, decoder_record_is_current,
-                                             latent_quality, load_latent_model, sample_latent_model)
-from diffusion_course.unet import config_changes
+from diffusion_course.core.generation import generate
+from diffusion_course.data.captions import evaluation_prompts
+from diffusion_course.networks.unet import config_changes
+from diffusion_course.networks.vae_decoder import with_decoder
+from diffusion_course.recipes.configs import (
+    LATENT_SCHEDULE,
+    LATENT_UNET,
+    REFINER_UNET,
+    TEXT_UNET,
+    UNCOND_SCHEDULE,
+)
+from diffusion_course.recipes.latent import (
+    latent_quality,
+    load_latent_model,
+    sample_latent_model,
+)
+from diffusion_course.recipes.records import (
+    decoder_record_is_current,
+    encoder_was_frozen,
+)
+from diffusion_course.training.checkpoints import (
+    checkpoint_info,
+    fine_tuned_from,
+    load_checkpoint,
+    load_text_model,
+    minutes_compare,
+    read_manifest,
+    trained_on_cpu,
+)
 
 from .record import median, record
 
@@ -77,7 +98,7 @@ def main() -> None:
     ref_meta = checkpoint_info("latent_refiner")["meta"] if has_expert else None
     has_wide = has_expert and "vae_decoder_wide" in read_manifest()  # the wider decoder, recorded under the pair
     wide_meta = checkpoint_info("vae_decoder_wide")["meta"] if has_wide else None
-    adapter_wide = dc.LatentAdapter(dc.with_decoder(adapter.vae, load_checkpoint("vae_decoder_wide")[0])) if has_wide else None
+    adapter_wide = dc.LatentAdapter(with_decoder(adapter.vae, load_checkpoint("vae_decoder_wide")[0])) if has_wide else None
 
     train = {"pixel": [], "latent": []}
     for _ in range(2):  # alternate: pixel, latent, pixel, latent
@@ -125,7 +146,7 @@ def main() -> None:
         if decoder_record_is_current(dec_meta):
             ft, how, source = dec_meta["latent_model_quality"], "recorded", f"recorded by `{dec_meta['command']}`"
         else:  # the decoder recipe measured an earlier latent U-Net: measure the shipped one now, the same way
-            vae_ft = dc.with_decoder(adapter.vae, load_checkpoint("vae_decoder")[0])
+            vae_ft = with_decoder(adapter.vae, load_checkpoint("vae_decoder")[0])
             ft = latent_quality(latent, latent_schedule, dc.LatentAdapter(vae_ft), torch.device("cpu"))
             how, source = "measured", ("measured in this run as the latent recipe measures (the decoder's own record "
                                        "was taken with an earlier latent U-Net)")

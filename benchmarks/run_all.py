@@ -12,7 +12,7 @@ import argparse
 import importlib
 import time
 
-from diffusion_course.checkpoints import WEIGHTS_DIR
+from diffusion_course.training.checkpoints import WEIGHTS_DIR
 
 # (module, checkpoints it needs); order: cheap first
 BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_vs_diffusers", []),

@@ -14,8 +14,8 @@ import torch
 from diffusers import DPMSolverMultistepScheduler
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
-from diffusion_course.recipes import UNCOND_SCHEDULE
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE
+from diffusion_course.training.checkpoints import load_checkpoint
 
 from .record import median, record
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint, read_manifest
-from diffusion_course.evaluation import evaluate_samples
-from diffusion_course.recipes import UNCOND_SCHEDULE
+from diffusion_course.evaluation.reports import evaluate_samples
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE
+from diffusion_course.training.checkpoints import load_checkpoint, read_manifest
 
 from .record import machine, record
 

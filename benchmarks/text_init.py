@@ -17,7 +17,7 @@ all); the word probe and the text encoder's share of it (`evaluation.word_sensit
 `evaluation.context_sensitivity`) are measured here.
 Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
 
-These runs built the text U-Net of their time, the patched `PIXEL_UNET` with cross-attention (`PATCHED_TEXT_UNET`),
+These runs built the text U-Net of their time, the patched `PATCHED_UNET` with cross-attention (`PATCHED_TEXT_UNET`),
 trained with min-SNR weighting. Since 2026-11-29 the text recipe builds `TEXT_UNET` (notebook 04's U-Net, fine-tuned from
 `uncond`, no min-SNR weighting) and has no `--attention-position` option (its U-Net always has the embedding), so a DIR
 without a recorded run can no longer be trained afresh from this table's commands; the recorded DIRs still load.
@@ -31,10 +31,22 @@ from pathlib import Path
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_text_model, read_manifest, sha256, trained_on_cpu
-from diffusion_course.evaluation import PROBE_SIGMAS, WORD_SWAPS, context_sensitivity, word_consistency, word_sensitivity
-from diffusion_course.recipes import PATCHED_TEXT_UNET, UNCOND_SCHEDULE
-from diffusion_course.recipes import main as train
+from diffusion_course.evaluation.text_probes import (
+    PROBE_SIGMAS,
+    WORD_SWAPS,
+    context_sensitivity,
+    word_consistency,
+    word_sensitivity,
+)
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE
+from diffusion_course.recipes.studies import PATCHED_TEXT_UNET
+from diffusion_course.train import main as train
+from diffusion_course.training.checkpoints import (
+    load_text_model,
+    read_manifest,
+    sha256,
+    trained_on_cpu,
+)
 
 from .record import record
 

@@ -17,15 +17,27 @@ import time
 from dataclasses import replace
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
-from diffusion_course.evaluation import (PROBE_SIGMAS, WORD_SWAPS, attribute_accuracy, context_sensitivity,
-                                         word_sensitivity)
-from diffusion_course.generation import generate
-from diffusion_course.prompts import caption_batches, evaluation_prompts
-from diffusion_course.recipes import PATCHED_TEXT_UNET, TEXT_GUIDANCE, TEXT_PHRASE_DROP, TEXT_TRAIN, TRAIN_IMAGES, _fit
-from diffusion_course.shapes import make_shapes
-from diffusion_course.text import TextConditionedModel, TextConditioner
-from diffusion_course.unet import UNet
+from diffusion_course.core.generation import generate
+from diffusion_course.data.captions import caption_batches, evaluation_prompts
+from diffusion_course.data.shapes import make_shapes
+from diffusion_course.evaluation.reports import attribute_accuracy
+from diffusion_course.evaluation.text_probes import (
+    PROBE_SIGMAS,
+    WORD_SWAPS,
+    context_sensitivity,
+    word_sensitivity,
+)
+from diffusion_course.networks.text import TextConditionedModel, TextConditioner
+from diffusion_course.networks.unet import UNet
+from diffusion_course.recipes.configs import (
+    TEXT_GUIDANCE,
+    TEXT_PHRASE_DROP,
+    TEXT_TRAIN,
+    TRAIN_IMAGES,
+)
+from diffusion_course.recipes.pixel import _fit
+from diffusion_course.recipes.studies import PATCHED_TEXT_UNET
+from diffusion_course.training.checkpoints import load_checkpoint
 
 from .record import record
 

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from diffusion_course.checkpoints import checkpoint_info
+from diffusion_course.training.checkpoints import checkpoint_info
 
 from .record import record
 
@@ -25,7 +25,7 @@ def main() -> None:
     p.add_argument("--retrain", action="store_true")
     args = p.parse_args()
     if args.retrain:
-        from diffusion_course.recipes import main as train
+        from diffusion_course.train import main as train
 
         out = Path(tempfile.mkdtemp())
         train(["uncond", "--out", str(out)])

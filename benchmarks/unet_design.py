@@ -13,10 +13,15 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
-from diffusion_course.evaluation import evaluate_samples
-from diffusion_course.recipes import UNCOND_SCHEDULE, UNCOND_TRAIN, generate
-from diffusion_course.train import TrainConfig, batches_from_tensors, train_diffusion
+from diffusion_course.core.generation import generate
+from diffusion_course.evaluation.reports import evaluate_samples
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE, UNCOND_TRAIN
+from diffusion_course.training.checkpoints import load_checkpoint
+from diffusion_course.training.loop import (
+    TrainConfig,
+    batches_from_tensors,
+    train_diffusion,
+)
 
 from .record import record
 

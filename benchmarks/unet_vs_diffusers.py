@@ -1,4 +1,4 @@
-"""The course's patched U-Net (`PIXEL_UNET`, the pixel text model's design until 2026-11-29) against diffusers.UNet2DModel at a
+"""The course's patched U-Net (`PATCHED_UNET`, the pixel text model's design until 2026-11-29) against diffusers.UNet2DModel at a
 matched parameter count: speed, and quality at equal steps. (The unconditional and class models now use the narrower
 unpatched `UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03, section 8.)
 
@@ -19,11 +19,12 @@ from diffusers import UNet2DModel
 from torch import nn
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import load_checkpoint
-from diffusion_course.evaluation import evaluate_samples
-from diffusion_course.generation import generate
-from diffusion_course.recipes import PIXEL_UNET, UNCOND_SCHEDULE, UNCOND_TRAIN
-from diffusion_course.train import batches_from_tensors, train_diffusion
+from diffusion_course.core.generation import generate
+from diffusion_course.evaluation.reports import evaluate_samples
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE, UNCOND_TRAIN
+from diffusion_course.recipes.studies import PATCHED_UNET
+from diffusion_course.training.checkpoints import load_checkpoint
+from diffusion_course.training.loop import batches_from_tensors, train_diffusion
 
 from .record import median, record
 
@@ -62,7 +63,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     args = p.parse_args()
     torch.manual_seed(0)
-    ours, theirs = dc.UNet(PIXEL_UNET), DiffusersUNet()
+    ours, theirs = dc.UNet(PATCHED_UNET), DiffusersUNet()
     speeds = {"ours": [], "diffusers": []}
     for _ in range(3):  # alternate so machine noise hits both alike
         speeds["ours"] += train_speed(ours, UNCOND_TRAIN.batch_size)[1:]
@@ -72,7 +73,7 @@ def main() -> None:
     evaluator, _ = load_checkpoint("evaluator")
     cfg = replace(UNCOND_TRAIN, steps=args.steps, warmup=min(UNCOND_TRAIN.warmup, args.steps // 10))
     reports, minutes = {}, {}
-    for name, make in [("ours", lambda: dc.UNet(PIXEL_UNET)), ("diffusers", DiffusersUNet)]:
+    for name, make in [("ours", lambda: dc.UNet(PATCHED_UNET)), ("diffusers", DiffusersUNet)]:
         torch.manual_seed(0)
         res = train_diffusion(make(), schedule, batches_from_tensors(images, None, cfg.batch_size), cfg, show_progress=False)
         minutes[name] = res.seconds / 60
@@ -82,7 +83,7 @@ def main() -> None:
     ratio = median(speeds["ours"]) / median(speeds["diffusers"])
     lines = ["| model | parameters | train img/s (median) | training minutes for the run | FD / floor | recognised | precision | recall |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, net in [("ours (patch 2, " + str(PIXEL_UNET.channels) + ")", ours), ("diffusers UNet2DModel (32, 64, 128)", theirs)]:
+    for name, net in [("ours (patch 2, " + str(PATCHED_UNET.channels) + ")", ours), ("diffusers UNet2DModel (32, 64, 128)", theirs)]:
         key = "ours" if name.startswith("ours") else "diffusers"
         r = reports[key]
         lines.append(f"| {name} | {dc.count_parameters(net) / 1e6:.2f}M | {median(speeds[key]):.1f} | {minutes[key]:.1f} | "

@@ -14,8 +14,10 @@ import time
 import torch
 
 import diffusion_course as dc
-from diffusion_course.latent import compute_scaling_factor, with_scaling_factor
-from diffusion_course.recipes_latent import VAE_BATCH, VAE_KL_WEIGHT, VAE_LR, reconstruction_report
+from diffusion_course.networks.latent import compute_scaling_factor, with_scaling_factor
+from diffusion_course.recipes.configs import VAE_BATCH, VAE_KL_WEIGHT, VAE_LR
+from diffusion_course.recipes.latent import reconstruction_report
+from diffusion_course.training.vae import train_vae
 
 from .record import record
 
@@ -33,7 +35,7 @@ def main() -> None:
         torch.manual_seed(0)
         vae = dc.VAE(dc.VAEConfig(block_out_channels=channels))
         start = time.perf_counter()
-        dc.train_vae(vae, images, steps=args.steps, batch_size=VAE_BATCH, lr=VAE_LR, kl_weight=VAE_KL_WEIGHT,
+        train_vae(vae, images, steps=args.steps, batch_size=VAE_BATCH, lr=VAE_LR, kl_weight=VAE_KL_WEIGHT,
                      generator=torch.Generator().manual_seed(0), show_progress=False)
         ips = args.steps * VAE_BATCH / (time.perf_counter() - start)
         vae.config = with_scaling_factor(vae.config, compute_scaling_factor(vae, images[:5000]))

@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from diffusion_course import UNet, UNetConfig
-from diffusion_course.checkpoints import (CheckpointError, checkpoint_info, load_checkpoint, read_manifest, save_checkpoint,
-                                          minutes_compare, trained_on_cpu)
+from diffusion_course.training.checkpoints import (
+    CheckpointError,
+    checkpoint_info,
+    load_checkpoint,
+    minutes_compare,
+    read_manifest,
+    save_checkpoint,
+    trained_on_cpu,
+)
 
 
 @pytest.fixture
@@ -39,7 +46,7 @@ def test_read_manifest_lists_saved_checkpoints_and_is_empty_without_one(saved, t
 
 
 def test_float16_storage_halves_the_file_and_loads_the_rounded_weights(saved, tmp_path):
-    from diffusion_course.checkpoints import round_to_float16
+    from diffusion_course.training.checkpoints import round_to_float16
 
     folder, net, cfg = saved
     half_dir = tmp_path / "half"
@@ -95,7 +102,7 @@ def test_a_config_field_this_package_does_not_know_is_refused_clearly(tmp_path):
 
 
 def test_the_recorded_machine_is_the_device_used_and_says_whether_minutes_compare():
-    from diffusion_course.recipes import machine
+    from diffusion_course.recipes.records import machine
 
     cpu = machine("cpu")  # even on a machine with a GPU: a --device cpu run trained on the CPU
     assert cpu.startswith("CPU (") and f"torch {torch.__version__}" in cpu
@@ -111,7 +118,7 @@ def test_the_recorded_machine_is_the_device_used_and_says_whether_minutes_compar
 
 def test_fine_tuned_from_follows_the_chain_of_starting_checkpoints(tmp_path):
     """The models a fine-tune started from, nearest first, read from the shipped JSONs; a loop is an error, not a hang."""
-    from diffusion_course.checkpoints import fine_tuned_from
+    from diffusion_course.training.checkpoints import fine_tuned_from
     assert [name for name, _ in fine_tuned_from(checkpoint_info("class")["meta"])] == ["uncond"]
     assert fine_tuned_from(checkpoint_info("uncond")["meta"]) == []
     assert fine_tuned_from({"init_from": None}) == []
@@ -128,12 +135,12 @@ def test_fine_tuned_from_follows_the_chain_of_starting_checkpoints(tmp_path):
 
 
 def test_a_model_is_saved_as_the_kind_its_class_is_whatever_its_name():
-    """recipes.main names each saved model's kind by kind_of, so a VAE saved as vae8 (or any name) is a vae."""
-    from diffusion_course.checkpoints import kind_of
-    from diffusion_course.evaluator import Evaluator, EvaluatorConfig
-    from diffusion_course.text import TextEncoder, TextEncoderConfig
-    from diffusion_course.vae import VAE, VAEConfig
-    from diffusion_course.vae_decoder import VAEDecoder
+    """The training command names each saved model's kind by kind_of, so a VAE saved as vae8 (or any name) is a vae."""
+    from diffusion_course.evaluation.evaluator import Evaluator, EvaluatorConfig
+    from diffusion_course.networks.text import TextEncoder, TextEncoderConfig
+    from diffusion_course.networks.vae import VAE, VAEConfig
+    from diffusion_course.networks.vae_decoder import VAEDecoder
+    from diffusion_course.training.checkpoints import kind_of
     small = VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8)
     models = {"unet": UNet(UNetConfig(channels=(8, 16), groups=4, time_dim=16, attention_levels=())),
               "evaluator": Evaluator(EvaluatorConfig()), "text_encoder": TextEncoder(TextEncoderConfig()),
@@ -146,8 +153,8 @@ def test_a_model_is_saved_as_the_kind_its_class_is_whatever_its_name():
 def test_loading_leaves_the_global_rng_alone_except_where_recipes_load(saved):
     """Building the model to load into draws throwaway initial weights. A learner's seeded cell must draw the same
     numbers whether or not it loaded a checkpoint first; a recipe (run inside initialising_from_global_rng, as
-    recipes.main runs it) must draw what it drew when the shipped checkpoints were trained: after the build's draws."""
-    from diffusion_course.checkpoints import initialising_from_global_rng
+    the training command runs it) must draw what it drew when the shipped checkpoints were trained: after the build's draws."""
+    from diffusion_course.training.checkpoints import initialising_from_global_rng
     directory, _, cfg = saved
     torch.manual_seed(3)
     expected = torch.rand(4)
@@ -167,9 +174,10 @@ def test_loading_leaves_the_global_rng_alone_except_where_recipes_load(saved):
     assert torch.equal(torch.rand(4), expected)
 
 
-def test_recipes_main_runs_a_recipe_with_loads_drawing_from_the_global_rng(saved, monkeypatch, tmp_path):
-    from diffusion_course import checkpoints, recipes
-    from diffusion_course.vae import VAE, VAEConfig
+def test_the_training_command_runs_a_recipe_with_loads_drawing_from_the_global_rng(saved, monkeypatch, tmp_path):
+    from diffusion_course import recipes, train
+    from diffusion_course.networks.vae import VAE, VAEConfig
+    from diffusion_course.training import checkpoints
     seen = []
 
     def fake_vae_recipe(device, options):
@@ -178,5 +186,5 @@ def test_recipes_main_runs_a_recipe_with_loads_drawing_from_the_global_rng(saved
         return {"vae": vae}, {"steps": 1}
 
     monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
-    recipes.main(["vae", "--steps", "1", "--device", "cpu", "--out", str(tmp_path)])
+    train.main(["vae", "--steps", "1", "--device", "cpu", "--out", str(tmp_path)])
     assert seen == [True] and not checkpoints._INIT_FROM_GLOBAL_RNG

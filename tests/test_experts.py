@@ -4,7 +4,11 @@ import torch
 from torch import nn
 
 from diffusion_course import NoiseSchedule, SwitchAtTimestep, diffusion_loss
-from diffusion_course.train import TrainConfig, batches_from_tensors, train_diffusion
+from diffusion_course.training.loop import (
+    TrainConfig,
+    batches_from_tensors,
+    train_diffusion,
+)
 
 
 class Recorder(nn.Module):

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import diffusion_course as dc
-from diffusion_course.generation import generate
-from diffusion_course.guidance import ClassifierFreeGuidance, cat_cond, label_null
+from diffusion_course.core.generation import generate
+from diffusion_course.core.guidance import ClassifierFreeGuidance, cat_cond, label_null
 
 MEANS = torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
 
@@ -113,7 +113,7 @@ def test_generate_with_an_interval_covering_every_step_is_plain_guidance():
 
 
 def test_sample_class_model_cycles_the_labels_and_is_seeded():
-    from diffusion_course.recipes import sample_class_model
+    from diffusion_course.recipes.pixel import sample_class_model
 
     torch.manual_seed(0)
     net = dc.UNet(dc.UNetConfig(in_channels=3, out_channels=3, image_size=8, channels=(8, 16), attention_levels=(),

@@ -8,9 +8,17 @@ import pytest
 import torch
 import torchvision.datasets
 
-from diffusion_course.image_data import (CHANNELS, CLASS_NAMES, DATASETS, DatasetUnavailable, dataset_folder,
-                                         load_images, to_signed_unit, try_load_images)
-from diffusion_course.shapes import make_shapes
+from diffusion_course.data.shapes import make_shapes
+from diffusion_course.data.standard_datasets import (
+    CHANNELS,
+    CLASS_NAMES,
+    DATASETS,
+    DatasetUnavailable,
+    dataset_folder,
+    load_images,
+    to_signed_unit,
+    try_load_images,
+)
 
 # --- fixtures in the formats torchvision reads ------------------------------------------------------
 

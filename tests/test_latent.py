@@ -4,11 +4,16 @@ import copy
 import pytest
 import torch
 
-from diffusion_course.analytic import point_set_denoiser
-from diffusion_course.latent import (LatentAdapter, compute_scaling_factor, encode_latents, sample_latent,
-                                     with_scaling_factor)
-from diffusion_course.shapes import make_shapes
-from diffusion_course.vae import VAE, VAEConfig
+from diffusion_course._moved import sample_latent
+from diffusion_course.core.analytic import point_set_denoiser
+from diffusion_course.data.shapes import make_shapes
+from diffusion_course.networks.latent import (
+    LatentAdapter,
+    compute_scaling_factor,
+    encode_latents,
+    with_scaling_factor,
+)
+from diffusion_course.networks.vae import VAE, VAEConfig
 
 TINY = dict(block_out_channels=(16, 32, 32), norm_num_groups=8)  # factor 4: 32×32 → 8×8×4
 
@@ -118,20 +123,21 @@ def test_the_latent_unet_takes_the_channels_of_the_vae_it_is_trained_on(channels
     """`--vae vae8` trains the latent recipe's U-Net on 8-channel latents: only its input and output channels change."""
     from dataclasses import replace
 
-    from diffusion_course.recipes_latent import LATENT_UNET, VAE_CONFIG, latent_unet_config
+    from diffusion_course.recipes.configs import LATENT_UNET, VAE_CONFIG
+    from diffusion_course.recipes.latent import latent_unet_config
     config = latent_unet_config(replace(VAE_CONFIG, latent_channels=channels))
     assert (config.in_channels, config.out_channels) == (channels, channels)
     assert replace(config, in_channels=4, out_channels=4) == LATENT_UNET
 
 
 def test_the_latent_recipe_refuses_a_checkpoint_that_is_not_a_vae():
-    from diffusion_course.recipes_latent import _training_latents
+    from diffusion_course.recipes.latent import _training_latents
     with pytest.raises(ValueError, match="not a VAE"):
         _training_latents(torch.device("cpu"), "latent_unet")
 
 
 def test_only_the_latent_recipe_takes_vae(capsys):
-    from diffusion_course.recipes import main
+    from diffusion_course.train import main
     with pytest.raises(SystemExit):
         main(["vae_decoder", "--vae", "vae8"])
     assert "--vae applies to the latent recipe" in capsys.readouterr().err
@@ -140,7 +146,7 @@ def test_only_the_latent_recipe_takes_vae(capsys):
 def test_a_checkpoint_on_the_command_line_is_a_shipped_name_or_a_path():
     from pathlib import Path
 
-    from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_location
+    from diffusion_course.training.checkpoints import WEIGHTS_DIR, checkpoint_location
     assert checkpoint_location("vae8") == ("vae8", WEIGHTS_DIR)
     for ref in ("runs/vae8/vae8", "runs/vae8/vae8.safetensors", "runs/vae8/vae8.json", Path("runs/vae8/vae8")):
         assert checkpoint_location(ref) == ("vae8", Path("runs/vae8"))
@@ -151,8 +157,8 @@ def test_a_checkpoint_on_the_command_line_is_a_shipped_name_or_a_path():
 def test_the_latent_recipe_trains_on_a_vae_from_another_folder(tmp_path, monkeypatch):
     """`--vae runs/vae8/vae8`: a VAE a vae run wrote with --out is loaded from there (hash-checked against that folder's
     manifest), and its latents, scaled by its own factor, are what the latent U-Net trains on."""
-    from diffusion_course import recipes_latent
-    from diffusion_course.checkpoints import save_checkpoint
+    from diffusion_course.recipes import latent as recipes_latent
+    from diffusion_course.training.checkpoints import read_manifest, save_checkpoint
     torch.manual_seed(0)
     config = VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, latent_channels=8,
                        scaling_factor=0.5)
@@ -163,7 +169,7 @@ def test_the_latent_recipe_trains_on_a_vae_from_another_folder(tmp_path, monkeyp
     assert loaded.config == config and latents.shape == (6, 8, 16, 16)
     assert torch.allclose(latents, encode_latents(vae, data.images) * 0.5, atol=1e-6)
     assert recipes_latent._sha256_of(str(tmp_path / "vae8" / "vae8.safetensors")) == \
-        recipes_latent.read_manifest(tmp_path / "vae8")["vae8"]["sha256"]
+        read_manifest(tmp_path / "vae8")["vae8"]["sha256"]
     with pytest.raises(Exception, match="no checkpoint named 'vae9'"):
         recipes_latent._training_latents(torch.device("cpu"), str(tmp_path / "vae8" / "vae9"))
 
@@ -171,8 +177,12 @@ def test_the_latent_recipe_trains_on_a_vae_from_another_folder(tmp_path, monkeyp
 def test_latent_qualities_samples_each_caption_set_once_and_decodes_it_with_every_decoder(vae, monkeypatch):
     """The refiner recipe judges its pair under two decoders: the latents are sampled once per caption set, and each
     decoder draws those same latents."""
-    from diffusion_course import recipes_latent
-    from diffusion_course.vae_decoder import decoder_of, widen_decoder, with_decoder
+    from diffusion_course.networks.vae_decoder import (
+        decoder_of,
+        widen_decoder,
+        with_decoder,
+    )
+    from diffusion_course.recipes import latent as recipes_latent
     sampled, judged = [], []
 
     def fake_sample(model, schedule, adapter, prompts, device, decode=True):

@@ -4,7 +4,11 @@ import math
 import pytest
 import torch
 
-from diffusion_course.metrics import frechet_distance, in_manifold, precision_recall
+from diffusion_course.evaluation.distances import (
+    frechet_distance,
+    in_manifold,
+    precision_recall,
+)
 
 
 def _gauss(n, d, mean=0.0, std=1.0, seed=0):
@@ -67,7 +71,7 @@ def test_in_manifold_marks_each_sample_and_averages_to_precision():
 
 
 def test_joint_accuracy_needs_every_named_attribute_right():
-    from diffusion_course.evaluation import joint_accuracy
+    from diffusion_course.evaluation.reports import joint_accuracy
 
     read = {"shape": torch.tensor([0, 1, 2, 3]), "colour": torch.tensor([5, 5, 6, 6]), "features": torch.zeros(4, 8)}
     want = {"shape": torch.tensor([0, 1, 2, 0]), "colour": torch.tensor([5, 4, 6, 6])}
@@ -76,7 +80,7 @@ def test_joint_accuracy_needs_every_named_attribute_right():
 
 
 def test_proportion_interval_matches_closed_forms():
-    from diffusion_course.evaluation import proportion_interval
+    from diffusion_course.evaluation.reports import proportion_interval
 
     z2 = 1.96 ** 2
     # at 0 or n successes the Wilson interval has a closed form: [0, z²/(n+z²)] and [n/(n+z²), 1]
@@ -96,7 +100,7 @@ def test_proportion_interval_matches_closed_forms():
 
 
 def test_against_bar_needs_the_whole_interval_on_one_side():
-    from diffusion_course.evaluation import against_bar, proportion_interval
+    from diffusion_course.evaluation.reports import against_bar, proportion_interval
 
     assert against_bar(1990, 2000, 0.98)[2] == "above"  # 99.5%: interval 99.1%-99.7%
     assert against_bar(1900, 2000, 0.98)[2] == "below"  # 95.0%: interval 94.0%-95.9%

@@ -3,10 +3,12 @@ import pytest
 import torch
 
 import diffusion_course as dc
-from diffusion_course.evaluation import word_consistency
-from diffusion_course.generation import generate
-from diffusion_course.guidance import label_null
-from diffusion_course.prompts import caption, evaluation_prompts, partial_captions, pretrain_text_encoder
+from diffusion_course.core.generation import generate
+from diffusion_course.core.guidance import label_null
+from diffusion_course.data.captions import caption, evaluation_prompts, partial_captions
+from diffusion_course.data.shapes import caption_words, held_out_mask, parse_caption
+from diffusion_course.evaluation.text_probes import word_consistency
+from diffusion_course.training.text_encoder import pretrain_text_encoder
 
 
 def test_full_caption_equals_the_dataset_caption():
@@ -19,7 +21,7 @@ def test_full_caption_equals_the_dataset_caption():
 def test_partial_captions_drop_phrases_at_the_given_rate_and_use_only_known_words():
     b = dc.make_shapes(2000, seed=1)
     caps = partial_captions(b.attrs, 0.25, torch.Generator().manual_seed(0))
-    words = set(dc.caption_words())
+    words = set(caption_words())
     assert all(set(c.split()) <= words for c in caps)
     has_colour = sum(any(f" {col} " in f" {c} " for col in dc.COLOURS) for c in caps) / len(caps)
     assert 0.70 < has_colour < 0.80  # kept with probability 0.75
@@ -52,8 +54,8 @@ def test_evaluation_prompts_split_seen_and_held_out_pairs():
     seen, a_seen = evaluation_prompts(50, held_out=False)
     held, a_held = evaluation_prompts(50, held_out=True)
     assert len(seen) == len(held) == 50
-    assert not dc.held_out_mask(a_seen).any() and dc.held_out_mask(a_held).all()
-    assert [dc.parse_caption(c)["shape"] for c in held] == a_held["shape"].tolist()
+    assert not held_out_mask(a_seen).any() and held_out_mask(a_held).all()
+    assert [parse_caption(c)["shape"] for c in held] == a_held["shape"].tolist()
 
 
 class _LabelNet(torch.nn.Module):

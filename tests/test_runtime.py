@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import diffusion_course as dc
-from diffusion_course import FAST_ENV_VAR, fast_mode, get_device, pick, randn, seed_everything
+from diffusion_course import fast_mode, get_device, pick, seed_everything
+from diffusion_course.runtime import FAST_ENV_VAR, randn
 
 
 def test_fast_mode_reads_the_environment(monkeypatch):

@@ -37,12 +37,34 @@ import math
 import numpy as np
 import pytest
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler)
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+)
 
-from diffusion_course import (SAMPLERS, SPACINGS, Denoiser, NoiseSchedule, ddim, ddpm, dpmpp_2m, euler, get_sampler,
-                              heun, make_sigmas, prior_sample, sample, sigma_at, timesteps_for)
-from diffusion_course.analytic import GaussianMixtureDenoiser, gaussian_denoiser, point_set_denoiser
+from diffusion_course import (
+    SAMPLERS,
+    Denoiser,
+    NoiseSchedule,
+    ddim,
+    ddpm,
+    dpmpp_2m,
+    euler,
+    get_sampler,
+    heun,
+    make_sigmas,
+    prior_sample,
+    sample,
+)
+from diffusion_course.core.analytic import (
+    GaussianMixtureDenoiser,
+    gaussian_denoiser,
+    point_set_denoiser,
+)
+from diffusion_course.core.spacing import SPACINGS, sigma_at, timesteps_for
 
 F64 = torch.float64
 T = 1000

@@ -2,11 +2,28 @@
 import pytest
 import torch
 
-from diffusion_course import shape_render
-from diffusion_course.shapes import (ATTRIBUTES, BACKGROUNDS, COLOUR_RGB, COLOURS, HELD_OUT_PAIRS, POSITIONS, SHAPES,
-                                     SIZES, VOCABULARIES, ShapeBatch, ShapesDataset, caption_words, held_out_mask,
-                                     is_held_out, make_shapes, parse_caption, render_shapes, sample_shapes,
-                                     shape_images)
+from diffusion_course.data import shape_render
+from diffusion_course.data.shapes import (
+    ATTRIBUTES,
+    BACKGROUNDS,
+    COLOUR_RGB,
+    COLOURS,
+    HELD_OUT_PAIRS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    VOCABULARIES,
+    ShapeBatch,
+    ShapesDataset,
+    caption_words,
+    held_out_mask,
+    is_held_out,
+    make_shapes,
+    parse_caption,
+    render_shapes,
+    sample_shapes,
+    shape_images,
+)
 
 N_TRAIN, N_TEST = 20_000, 4_000
 

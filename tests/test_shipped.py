@@ -13,11 +13,30 @@ import pytest
 import torch
 
 import diffusion_course as dc
-from diffusion_course.checkpoints import WEIGHTS_DIR, checkpoint_info, load_checkpoint, load_text_model, read_manifest, sha256
-from diffusion_course.evaluation import attribute_accuracy, evaluate_samples, joint_accuracy
-from diffusion_course.generation import generate
-from diffusion_course.recipes import CLASS_TRAIN, RECIPES, TEXT_TRAIN, UNCOND_SCHEDULE, UNCOND_UNET
-from diffusion_course.recipes_latent import LATENT_TRAIN, decoder_record_is_current
+from diffusion_course.core.generation import generate
+from diffusion_course.evaluation.reports import (
+    attribute_accuracy,
+    evaluate_samples,
+    joint_accuracy,
+)
+from diffusion_course.networks.vae_decoder import with_decoder
+from diffusion_course.recipes import RECIPES
+from diffusion_course.recipes.configs import (
+    CLASS_TRAIN,
+    LATENT_TRAIN,
+    TEXT_TRAIN,
+    UNCOND_SCHEDULE,
+    UNCOND_UNET,
+)
+from diffusion_course.recipes.records import decoder_record_is_current
+from diffusion_course.training.checkpoints import (
+    WEIGHTS_DIR,
+    checkpoint_info,
+    load_checkpoint,
+    load_text_model,
+    read_manifest,
+    sha256,
+)
 
 MANIFEST = read_manifest()
 SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
@@ -91,7 +110,7 @@ def test_uncond_model_meets_the_issue_quality_bar(uncond_report):
 
 
 def test_caption_quality_gives_matching_images_full_marks_on_seen_and_held_out_pairs(evaluator):
-    from diffusion_course.evaluation import caption_quality
+    from diffusion_course.evaluation.reports import caption_quality
 
     bank = dc.make_shapes(20_000, split="test", seed=0)  # evaluation_prompts draws its captions from these images
     reports = caption_quality(lambda prompts: bank.images[[bank.captions.index(p) for p in prompts]], evaluator, n=50)
@@ -113,7 +132,8 @@ CLASS_BAR = 0.98  # issue 5: at its best guidance scale, ≥ 98% of samples have
 @pytest.fixture(scope="module")
 def class_accuracy(evaluator):
     """Shape accuracy of 400 fresh class-conditional samples (seed 2024; the recipe used 1234): guided, unguided."""
-    from diffusion_course.recipes import CLASS_GUIDANCE, CLASS_UNET, sample_class_model
+    from diffusion_course.recipes.configs import CLASS_GUIDANCE, CLASS_UNET
+    from diffusion_course.recipes.pixel import sample_class_model
 
     model, info = load_checkpoint("class", expect=CLASS_UNET)
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
@@ -158,7 +178,7 @@ def _caption_adherence(sample_fn, evaluator, info) -> dict[str, float]:
     """Shape-and-colour ("both"), colour and position accuracy on 300 fresh seen-pair test captions (caption seed 11,
     sampling seed 2024 in sample_fn; the recipes measured 500 other captions with seed 1234), and the recipe's recorded
     shape-and-colour accuracy ("recorded")."""
-    from diffusion_course.prompts import evaluation_prompts
+    from diffusion_course.data.captions import evaluation_prompts
 
     prompts, attrs = evaluation_prompts(300, held_out=False, seed=11)
     read = evaluator.read(sample_fn(prompts))
@@ -169,7 +189,7 @@ def _caption_adherence(sample_fn, evaluator, info) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def text_sampler():
     """(captions → images from the shipped pixel text model at the recipe's guidance scale, sampling seed 2024; its info)."""
-    from diffusion_course.recipes import TEXT_GUIDANCE, TEXT_UNET
+    from diffusion_course.recipes.configs import TEXT_GUIDANCE, TEXT_UNET
 
     model, info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET)
     tokenize = model.conditioner.tokenize
@@ -214,7 +234,7 @@ def test_text_model_places_shapes_where_the_caption_says(text_adherence):
 def text_held_out(evaluator, text_sampler):
     """(what the evaluator reads, the requested attributes) for 200 fresh held-out-pair captions (colour×shape pairs
     never in the training split; caption seed 11, sampling seed 2024)."""
-    from diffusion_course.prompts import evaluation_prompts
+    from diffusion_course.data.captions import evaluation_prompts
 
     sample, _ = text_sampler
     prompts, attrs = evaluation_prompts(200, held_out=True, seed=11)
@@ -253,7 +273,8 @@ def test_text_model_meets_the_issue_bar(text_adherence):
 @pytest.mark.skipif("vae" not in MANIFEST, reason="the VAE checkpoint is not shipped yet")
 def test_vae_reconstructs_what_the_evaluator_reads(evaluator):
     """Reconstructions of 500 fresh test images keep shape and colour (evaluator) and the recorded PSNR."""
-    from diffusion_course.recipes_latent import VAE_CONFIG, psnr
+    from diffusion_course.evaluation.distances import psnr
+    from diffusion_course.recipes.configs import VAE_CONFIG
 
     vae, info = load_checkpoint("vae")
     assert vae.config.latent_channels == VAE_CONFIG.latent_channels
@@ -283,7 +304,7 @@ def shipped_vae():
 def latent_sampler(shipped_vae):
     """(captions → latents from the shipped latent model at its recipe's guidance scale, sampling seed 2024, not yet
     decoded, so that both decoders can draw the same latents; its info). Remembers the last call."""
-    from diffusion_course.recipes_latent import load_latent_model
+    from diffusion_course.recipes.latent import load_latent_model
 
     model, info = load_latent_model(refiner=False)
     return _remembering_latent_sampler(model, shipped_vae), info
@@ -292,7 +313,8 @@ def latent_sampler(shipped_vae):
 def _remembering_latent_sampler(model, vae):
     """captions → undecoded latents from a latent text model at the latent recipe's guidance scale, sampling seed 2024;
     remembers the last call, so that tests sharing captions share samples."""
-    from diffusion_course.recipes_latent import LATENT_SCHEDULE, sample_latent_model
+    from diffusion_course.recipes.configs import LATENT_SCHEDULE
+    from diffusion_course.recipes.latent import sample_latent_model
 
     schedule, adapter, last = dc.NoiseSchedule.from_kind(*LATENT_SCHEDULE), dc.LatentAdapter(vae), {}
 
@@ -338,7 +360,7 @@ def fine_tuned_vae(shipped_vae):
     """(the shipped VAE decoding with the shipped fine-tuned decoder, the decoder's info); its config must be the
     VAE's."""
     decoder, info = load_checkpoint("vae_decoder", expect=shipped_vae.config)
-    return dc.with_decoder(shipped_vae, decoder), info
+    return with_decoder(shipped_vae, decoder), info
 
 
 @pytest.mark.skipif("vae_decoder" not in MANIFEST, reason="the fine-tuned decoder is not shipped yet")
@@ -346,7 +368,7 @@ def test_fine_tuned_decoder_keeps_the_latents_and_reconstructs_better(evaluator,
     """On 500 fresh test images, decoding the shipped VAE's latents: PSNR above the shipped decoder's (a decoder trained
     on another encoder's latents would fall far below it) and shape at least the recorded accuracy minus 6 points (500
     images: SE ≤ 2.3 points)."""
-    from diffusion_course.recipes_latent import psnr
+    from diffusion_course.evaluation.distances import psnr
 
     vae_ft, info = fine_tuned_vae
     test = dc.make_shapes(500, split="test", seed=13)
@@ -384,7 +406,7 @@ def wide_vae(shipped_vae):
     """(the shipped VAE decoding with the widened decoder `vae_decoder_wide`, its info): the decoder's widths differ from
     the VAE's, its latent space may not."""
     decoder, info = load_checkpoint("vae_decoder_wide")
-    return dc.with_decoder(shipped_vae, decoder), info
+    return with_decoder(shipped_vae, decoder), info
 
 
 @pytest.mark.skipif(not {"vae_decoder", "vae_decoder_wide"} <= set(MANIFEST), reason="the wider decoder is not shipped")
@@ -392,7 +414,8 @@ def test_wide_decoder_starts_where_the_narrow_one_ended_and_reconstructs_better(
     """On 500 fresh test images (the shipped VAE's latents): the widened decoder keeps the shape at least as often as its
     recorded accuracy minus 6 points (SE ≤ 2.3), and its PSNR is above the narrow decoder's it was grown from, on the
     same latents (recorded on 1,000 other images: 33.9 dB narrow)."""
-    from diffusion_course.recipes_latent import WIDE_DECODER_FACTOR, psnr
+    from diffusion_course.evaluation.distances import psnr
+    from diffusion_course.recipes.configs import WIDE_DECODER_FACTOR
 
     (vae_w, info), (vae_ft, _) = wide_vae, fine_tuned_vae
     assert vae_w.decoder_config.block_out_channels == tuple(WIDE_DECODER_FACTOR * c for c in vae_ft.config.block_out_channels)
@@ -409,7 +432,7 @@ def test_wide_decoder_starts_where_the_narrow_one_ended_and_reconstructs_better(
 def refined_sampler(shipped_vae):
     """As `latent_sampler`, for the latent U-Net with its low-noise expert `latent_refiner` taking the steps below the
     switch (`recipes_latent.load_latent_model`); the expert's info."""
-    from diffusion_course.recipes_latent import load_latent_model
+    from diffusion_course.recipes.latent import load_latent_model
 
     return _remembering_latent_sampler(load_latent_model(refiner=True)[0], shipped_vae), checkpoint_info("latent_refiner")
 
@@ -448,7 +471,7 @@ def test_latent_refiner_does_not_lose_to_the_u_net_alone(evaluator, refined_adhe
     in the steps below the switch. The expert gained 3.4 points on the recipe's 500 seen-pair captions (88.4% → 91.8%) but
     only 0.7 on these 300 (87.0% → 87.7%, 2026-12-03; its plain-copy predecessor: 86.7%), so this asks only that it does
     not cost more than 3 points; a broken or mismatched expert (another schedule, another latent space) falls far below."""
-    from diffusion_course.prompts import evaluation_prompts
+    from diffusion_course.data.captions import evaluation_prompts
 
     sample, _ = latent_sampler
     prompts, attrs = evaluation_prompts(300, held_out=False, seed=11)  # `_caption_adherence`'s captions
@@ -478,7 +501,12 @@ def test_latent_model_meets_the_issue_bar(refined_adherence):
 
 @pytest.mark.skipif("latent_refiner" not in MANIFEST, reason="the low-noise expert is not shipped yet")
 def test_load_latent_model_hands_the_steps_below_the_switch_to_the_expert():
-    from diffusion_course.recipes_latent import LATENT_UNET, REFINER_T_MAX, REFINER_UNET, load_latent_model
+    from diffusion_course.recipes.configs import (
+        LATENT_UNET,
+        REFINER_T_MAX,
+        REFINER_UNET,
+    )
+    from diffusion_course.recipes.latent import load_latent_model
 
     pair, _ = load_latent_model(refiner=True)
     alone, _ = load_latent_model(refiner=False)

@@ -6,14 +6,26 @@ import warnings
 import pytest
 import torch
 
-from diffusion_course import shapes
-from diffusion_course.checkpoints import load_checkpoint, save_checkpoint
-from diffusion_course.schedules import NoiseSchedule
-from diffusion_course.text import (BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, TEXT_IDS, TEXT_MASK, UNK_ID,
-                                   TextConditionedModel, TextConditioner, TextEncoder, TextEncoderConfig, Tokenizer,
-                                   drop_captions)
-from diffusion_course.train import TrainConfig, train_diffusion
-from diffusion_course.unet import UNet, UNetConfig
+from diffusion_course.core.schedules import NoiseSchedule
+from diffusion_course.data import shapes
+from diffusion_course.networks.text import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    TEXT_IDS,
+    TEXT_MASK,
+    UNK_ID,
+    TextConditionedModel,
+    TextConditioner,
+    TextEncoder,
+    TextEncoderConfig,
+    Tokenizer,
+    drop_captions,
+)
+from diffusion_course.networks.unet import UNet, UNetConfig
+from diffusion_course.training.checkpoints import load_checkpoint, save_checkpoint
+from diffusion_course.training.loop import TrainConfig, train_diffusion
 
 CAPTIONS = [
     "a small red triangle in the top left on a dark background",  # 12 words: 14 tokens
@@ -306,7 +318,10 @@ def tiny_clip_dir(tmp_path_factory):
 
 
 def test_clip_wrapper_gives_the_unet_cond_from_local_files(tiny_clip_dir, capsys):
-    from diffusion_course.clip_text import ClipTextConditioner, load_clip_text_encoder
+    from diffusion_course.networks.clip_text import (
+        ClipTextConditioner,
+        load_clip_text_encoder,
+    )
 
     clip = load_clip_text_encoder(str(tiny_clip_dir))
     assert isinstance(clip, ClipTextConditioner) and capsys.readouterr().out == ""
@@ -330,7 +345,10 @@ def test_clip_wrapper_gives_the_unet_cond_from_local_files(tiny_clip_dir, capsys
 
 
 def test_clip_offline_prints_one_sentence_and_returns_none(tiny_clip_dir, tmp_path, capsys):
-    from diffusion_course.clip_text import OFFLINE_MESSAGE, load_clip_text_encoder
+    from diffusion_course.networks.clip_text import (
+        OFFLINE_MESSAGE,
+        load_clip_text_encoder,
+    )
 
     for where in [str(tmp_path / "nowhere"), str(tmp_path), "diffusion-course/no-such-clip-model",
                   str(tiny_clip_dir / "model_only")]:  # the last has weights but no tokenizer
@@ -341,8 +359,8 @@ def test_clip_offline_prints_one_sentence_and_returns_none(tiny_clip_dir, tmp_pa
 
 
 def test_word_sensitivity_sees_exactly_the_words_a_model_uses():
-    from diffusion_course.evaluation import WORD_SWAPS, word_sensitivity
-    from diffusion_course.text import TEXT_IDS
+    from diffusion_course.evaluation.text_probes import WORD_SWAPS, word_sensitivity
+    from diffusion_course.networks.text import TEXT_IDS
     cond_fn = _conditioner()
     blue = cond_fn.tokenizer.vocab.index("blue")
 
@@ -360,7 +378,7 @@ def test_word_sensitivity_sees_exactly_the_words_a_model_uses():
 
 
 def test_context_sensitivity_measures_how_far_the_encoder_moves_a_caption():
-    from diffusion_course.evaluation import context_sensitivity
+    from diffusion_course.evaluation.text_probes import context_sensitivity
     cond_fn = _conditioner()
     swaps = {"same": ("a red star", "a red star"), "colour": ("a red star", "a blue star")}
     out = context_sensitivity(cond_fn, swaps)

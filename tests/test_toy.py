@@ -2,8 +2,17 @@
 import pytest
 import torch
 
-from diffusion_course import (TOY_DATASETS, NoiseSchedule, ToyMLP, diffusion_loss, floor, make_toy_data, mmd_rbf,
-                              sliced_wasserstein, train_toy)
+from diffusion_course import (
+    TOY_DATASETS,
+    NoiseSchedule,
+    ToyMLP,
+    diffusion_loss,
+    make_toy_data,
+    mmd_rbf,
+    real_data_floor,
+    sliced_wasserstein,
+    train_toy,
+)
 
 
 @pytest.mark.parametrize("name", TOY_DATASETS)
@@ -65,12 +74,12 @@ def test_distances_see_the_floor_and_a_shift():
         return make_toy_data("gaussians", n, seed)
 
     n = 2000
-    floor_swd = floor(sliced_wasserstein, real, n)
+    floor_swd = real_data_floor(sliced_wasserstein, real, n)
     shifted = real(n, 7) + torch.tensor([0.5, 0.0])
     assert 0 < floor_swd < 0.1
     assert sliced_wasserstein(real(n, 7), real(n, 7)) == 0.0
     assert sliced_wasserstein(shifted, real(n, 8)) > 4 * floor_swd
-    assert mmd_rbf(shifted, real(n, 8)) > 10 * floor(mmd_rbf, real, n)
+    assert mmd_rbf(shifted, real(n, 8)) > 10 * real_data_floor(mmd_rbf, real, n)
     with pytest.raises(ValueError, match="same number of points"):
         sliced_wasserstein(real(10, 0), real(11, 0))
     with pytest.raises(ValueError, match="same d"):

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from diffusion_course import NoiseSchedule, UNet, UNetConfig
-from diffusion_course.train import EMA, TrainConfig, batches_from_tensors, lr_at, train_diffusion
+from diffusion_course.training.loop import (
+    EMA,
+    TrainConfig,
+    batches_from_tensors,
+    lr_at,
+    train_diffusion,
+)
 
 
 def test_lr_warms_up_then_decays_to_the_floor():
@@ -101,7 +107,7 @@ def test_a_time_budget_refuses_what_it_cannot_reproduce(warmup, budget, match):
 
 
 def test_run_options_change_only_what_they_name():
-    from diffusion_course.train import RunOptions
+    from diffusion_course.recipes.options import RunOptions
     base = TrainConfig(steps=100, batch_size=64, lr=2e-3, sample_every=10)
     assert RunOptions().apply(base, seed=3) == TrainConfig(**{**base.to_dict(), "seed": 3})
     changed = RunOptions(steps=7, batch_size=256, sample_every=0).apply(base, seed=0)
@@ -110,7 +116,7 @@ def test_run_options_change_only_what_they_name():
 
 
 def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
-    from diffusion_course.recipes import _with_steps
+    from diffusion_course.train import _with_steps
     cmd = "python -m diffusion_course.train text --from-scratch --minutes 5.5 --batch-size 256 --device cuda"
     assert _with_steps(cmd, 1234) == ("python -m diffusion_course.train text --from-scratch --batch-size 256 "
                                       "--device cuda --steps 1234")
@@ -118,8 +124,8 @@ def test_the_recorded_command_for_a_budgeted_run_names_its_steps():
 
 
 def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp_path):
-    from diffusion_course import recipes
-    from diffusion_course.vae import VAE, VAEConfig
+    from diffusion_course import recipes, train
+    from diffusion_course.networks.vae import VAE, VAEConfig
     seen = {}
 
     def fake_vae_recipe(device, options):  # stands in for training: records what the command line asked for
@@ -128,7 +134,7 @@ def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp
         return {"vae": vae}, {"steps": 7}
 
     monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
-    recipes.main(["vae", "--minutes", "0.5", "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path)])
+    train.main(["vae", "--minutes", "0.5", "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path)])
     assert seen == {"minutes": 0.5, "batch_size": 32}
     meta = json.loads((tmp_path / "vae.json").read_text())["meta"]
     assert meta["reproduce"].endswith("vae --batch-size 32 --device cpu --out " + str(tmp_path) + " --steps 7")
@@ -136,10 +142,11 @@ def test_a_budgeted_vae_run_records_the_steps_that_reproduce_it(monkeypatch, tmp
 
 def test_a_vae_with_other_latent_channels_is_saved_beside_the_shipped_one(monkeypatch, tmp_path):
     """--latent-channels 8 reaches the recipe, and its VAE is saved as vae8 (kind vae), never over the shipped vae."""
-    from diffusion_course import recipes
-    from diffusion_course.checkpoints import load_checkpoint
-    from diffusion_course.recipes_latent import VAE_CONFIG, vae_name
-    from diffusion_course.vae import VAE, VAEConfig
+    from diffusion_course import recipes, train
+    from diffusion_course.networks.vae import VAE, VAEConfig
+    from diffusion_course.recipes.configs import VAE_CONFIG
+    from diffusion_course.recipes.latent import vae_name
+    from diffusion_course.training.checkpoints import load_checkpoint
     assert vae_name(VAE_CONFIG.latent_channels) == "vae" and vae_name(8) == "vae8"
     seen = {}
 
@@ -150,7 +157,7 @@ def test_a_vae_with_other_latent_channels_is_saved_beside_the_shipped_one(monkey
         return {vae_name(options.latent_channels): VAE(config)}, {"steps": 3}
 
     monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
-    recipes.main(["vae", "--latent-channels", "8", "--steps", "3", "--device", "cpu", "--out", str(tmp_path)])
+    train.main(["vae", "--latent-channels", "8", "--steps", "3", "--device", "cpu", "--out", str(tmp_path)])
     assert seen == {"latent_channels": 8}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "vae8.json", "vae8.safetensors"]
     vae, info = load_checkpoint("vae8", directory=tmp_path)
@@ -159,7 +166,7 @@ def test_a_vae_with_other_latent_channels_is_saved_beside_the_shipped_one(monkey
 
 @pytest.mark.parametrize("argv", [["latent", "--latent-channels", "8"], ["vae", "--latent-channels", "0"]])
 def test_latent_channels_is_a_positive_count_for_the_vae_recipe_only(argv, capsys):
-    from diffusion_course.recipes import main
+    from diffusion_course.train import main
     with pytest.raises(SystemExit):
         main(argv)
     assert "--latent-channels" in capsys.readouterr().err
@@ -169,7 +176,7 @@ def test_latent_channels_is_a_positive_count_for_the_vae_recipe_only(argv, capsy
                                   ["uncond", "--frozen-encoder"],
                                   ["vae", "--pretrain-encoder"], ["text", "--token-targets"]])
 def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
-    from diffusion_course.recipes import main
+    from diffusion_course.train import main
     with pytest.raises(SystemExit):
         main(argv)
     assert "recipe" in capsys.readouterr().err
@@ -177,11 +184,13 @@ def test_the_command_line_rejects_options_a_recipe_does_not_take(argv, capsys):
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_the_text_recipe_can_keep_its_encoder_frozen(frozen):
-    from diffusion_course.prompts import caption_batches, encoder_was_frozen
-    from diffusion_course.recipes import TEXT_PHRASE_DROP, text_model
+    from diffusion_course.data.captions import caption_batches
+    from diffusion_course.data.shapes import make_shapes
+    from diffusion_course.recipes.configs import TEXT_PHRASE_DROP
+    from diffusion_course.recipes.options import RunOptions
+    from diffusion_course.recipes.pixel import text_model
+    from diffusion_course.recipes.records import encoder_was_frozen
     from diffusion_course.runtime import seed_everything
-    from diffusion_course.shapes import make_shapes
-    from diffusion_course.train import RunOptions
     seed_everything(0)
     model, start = text_model(RunOptions(from_scratch=True, frozen_encoder=frozen))
     assert start["text_encoder"] == ("frozen at" if frozen else "trained jointly from") + " its random initialisation"
@@ -203,11 +212,11 @@ def test_the_text_recipe_can_keep_its_encoder_frozen(frozen):
 
 
 def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypatch):
-    from diffusion_course import recipes
-    from diffusion_course.evaluation import context_sensitivity
+    from diffusion_course.data.shapes import make_shapes
+    from diffusion_course.evaluation.text_probes import context_sensitivity
+    from diffusion_course.recipes import pixel as recipes
+    from diffusion_course.recipes.options import RunOptions
     from diffusion_course.runtime import seed_everything
-    from diffusion_course.shapes import make_shapes
-    from diffusion_course.train import RunOptions
     monkeypatch.setattr(recipes, "ENCODER_PRETRAIN_STEPS", 150)
     attrs = make_shapes(2000, split="train", seed=0).attrs
     with pytest.raises(ValueError, match="attrs"):
@@ -216,7 +225,7 @@ def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypa
     plain, _ = recipes.text_model(RunOptions(from_scratch=True))
     seed_everything(0)
     model, start = recipes.text_model(RunOptions(pretrain_encoder=True, frozen_encoder=True, from_scratch=True), attrs)
-    assert start["text_encoder"] == "frozen at its caption pretraining (prompts.pretrain_text_encoder)"
+    assert start["text_encoder"] == "frozen at its caption pretraining (training.text_encoder.pretrain_text_encoder)"
     assert not any(p.requires_grad for p in model.conditioner.encoder.parameters())
     assert all(p.requires_grad for p in model.net.parameters())
     report = start["text_encoder_pretraining"]
@@ -228,10 +237,10 @@ def test_the_text_recipe_can_pretrain_its_encoder_on_caption_attributes(monkeypa
 
 
 def test_the_text_recipe_passes_token_targets_to_the_encoder_pretraining(monkeypatch):
-    from diffusion_course import recipes
-    from diffusion_course.prompts import text_conditioner
-    from diffusion_course.shapes import make_shapes
-    from diffusion_course.train import RunOptions
+    from diffusion_course.data.shapes import make_shapes
+    from diffusion_course.recipes import pixel as recipes
+    from diffusion_course.recipes.options import RunOptions
+    from diffusion_course.training.text_encoder import text_conditioner
     monkeypatch.setattr(recipes, "ENCODER_PRETRAIN_STEPS", 5)
     attrs = make_shapes(200, split="train", seed=0).attrs
     _, start = recipes.text_model(RunOptions(from_scratch=True, pretrain_encoder=True, token_targets=True), attrs)
@@ -242,14 +251,16 @@ def test_the_text_recipe_passes_token_targets_to_the_encoder_pretraining(monkeyp
 
 def test_a_conditional_unet_starts_from_uncond_only_where_its_backbone_matches():
     """`_start` loads the shipped `uncond` weights into a conditional U-Net of the same backbone (only the label embedding
-    is new), and refuses, naming --from-scratch, one whose weights have other shapes (the patched `PIXEL_UNET`)."""
+    is new), and refuses, naming --from-scratch, one whose weights have other shapes (the patched `PATCHED_UNET`)."""
     from dataclasses import replace
 
-    from diffusion_course.recipes import CLASS_UNET, PIXEL_UNET, _start
-    from diffusion_course.train import RunOptions
+    from diffusion_course.recipes.configs import CLASS_UNET
+    from diffusion_course.recipes.options import RunOptions
+    from diffusion_course.recipes.pixel import _start
+    from diffusion_course.recipes.studies import PATCHED_UNET
     start = _start(RunOptions(), UNet(CLASS_UNET))
     assert start["init_from"] == "uncond" and start["new_parameters"] == ["label.weight"], start
-    patched = UNet(replace(PIXEL_UNET, num_classes=8))
+    patched = UNet(replace(PATCHED_UNET, num_classes=8))
     with pytest.raises(ValueError, match="--from-scratch") as info:
         _start(RunOptions(), patched)
     assert "patch_size: expected 2, checkpoint has 1" in str(info.value)
@@ -260,9 +271,10 @@ def test_the_text_unet_can_start_from_the_class_model():
     """`--init-from class`: the text U-Net takes the class model's backbone, every weight of it, and leaves the label
     embedding behind (its condition arrives through cross-attention and the pooled caption); the layers text adds are
     the same new ones as when it starts from uncond."""
-    from diffusion_course.checkpoints import load_checkpoint
-    from diffusion_course.recipes import TEXT_UNET, _start
-    from diffusion_course.train import RunOptions
+    from diffusion_course.recipes.configs import TEXT_UNET
+    from diffusion_course.recipes.options import RunOptions
+    from diffusion_course.recipes.pixel import _start
+    from diffusion_course.training.checkpoints import load_checkpoint
     net = UNet(TEXT_UNET)
     start = _start(RunOptions(init_from="class"), net)
     assert start["init_from"] == "class" and start["left_behind"] == ["label.weight"], start
@@ -277,14 +289,14 @@ def test_the_text_unet_can_start_from_the_class_model():
 
 @pytest.mark.parametrize("argv", [["class", "--init-from", "class"], ["uncond", "--init-from", "class"]])
 def test_only_the_text_recipe_takes_init_from(argv, capsys):
-    from diffusion_course.recipes import main
+    from diffusion_course.train import main
     with pytest.raises(SystemExit):
         main(argv)
     assert "--init-from applies to the text recipe" in capsys.readouterr().err
 
 
 def test_init_from_and_from_scratch_cannot_be_combined(capsys):
-    from diffusion_course.recipes import main
+    from diffusion_course.train import main
     with pytest.raises(SystemExit):
         main(["text", "--init-from", "class", "--from-scratch"])
     assert "contradict" in capsys.readouterr().err
@@ -294,11 +306,12 @@ def test_the_text_recipe_starts_from_exactly_uncond():
     """The text U-Net is `uncond`'s plus layers that start at zero (cross-attention, the position embedding in attention,
     level 1's self-attention, the pooled caption's projection): before training, any caption gives uncond's prediction.
     And it fine-tunes without min-SNR weighting: with it, the one such run placed shapes at chance (notebook 07)."""
-    from diffusion_course.checkpoints import load_checkpoint
-    from diffusion_course.recipes import TEXT_TRAIN, text_model
+    from diffusion_course.recipes.configs import TEXT_TRAIN
+    from diffusion_course.recipes.pixel import text_model
+    from diffusion_course.training.checkpoints import load_checkpoint
     assert TEXT_TRAIN.weighting == "none"
+    from diffusion_course.recipes.options import RunOptions
     from diffusion_course.runtime import seed_everything
-    from diffusion_course.train import RunOptions
     seed_everything(0)
     model, start = text_model(RunOptions())
     assert start["init_from"] == "uncond"

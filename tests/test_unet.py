@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from diffusion_course import UNet, UNetConfig, count_parameters
-from diffusion_course.unet import Attention, ResBlock, grid_features
+from diffusion_course.networks.unet import Attention, ResBlock, grid_features
 
 
 def _x(b=2, c=3, s=32):
@@ -110,7 +110,7 @@ def test_attention_position_adds_parameters_only_where_attention_is():
 
 
 def test_masked_mean_averages_only_real_tokens():
-    from diffusion_course.embeddings import masked_mean
+    from diffusion_course.networks.embeddings import masked_mean
 
     x = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
     mask = torch.tensor([[True, True, False], [True, False, False]])
@@ -124,7 +124,7 @@ def test_masked_mean_averages_only_real_tokens():
 
 
 def test_context_pooling_adds_the_text_encoders_pooled_vector_to_the_time_embedding():
-    from diffusion_course.text import TextEncoder
+    from diffusion_course.networks.text import TextEncoder
 
     torch.manual_seed(0)
     net = UNet(UNetConfig(channels=(16, 32), time_dim=32, context_dim=8, context_pooling=True))
@@ -183,7 +183,7 @@ def test_bad_configs_and_inputs_raise_clear_errors():
 
 
 def test_grow_adds_zero_layers_so_the_grown_network_starts_as_the_old_one_then_can_learn():
-    from diffusion_course.unet import grow
+    from diffusion_course.networks.unet import grow
 
     torch.manual_seed(0)
     small = UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(16, 32), attention_levels=(1,),
@@ -208,7 +208,7 @@ def test_grow_adds_zero_layers_so_the_grown_network_starts_as_the_old_one_then_c
 
 
 def test_grow_refuses_to_remove_layers_or_change_the_backbone():
-    from diffusion_course.unet import grow
+    from diffusion_course.networks.unet import grow
 
     cfg = UNetConfig(channels=(16, 32), attention_levels=(0, 1), time_dim=32, context_dim=8, context_pooling=True)
     net = UNet(cfg)

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from diffusion_course.checkpoints import load_checkpoint, save_checkpoint
-from diffusion_course.shapes import make_shapes
-from diffusion_course.vae import VAE, DiagonalGaussian, VAEConfig, train_vae, vae_loss
+from diffusion_course.data.shapes import make_shapes
+from diffusion_course.networks.vae import VAE, DiagonalGaussian, VAEConfig
+from diffusion_course.training.checkpoints import load_checkpoint, save_checkpoint
+from diffusion_course.training.vae import train_vae, vae_loss
 
 TINY = dict(block_out_channels=(16, 32), norm_num_groups=8)
 
@@ -99,7 +100,7 @@ def test_a_few_training_steps_lower_the_loss():
 
 
 def test_the_loss_history_is_read_back_in_groups_without_losing_or_reordering_steps(monkeypatch):
-    import diffusion_course.vae as vae_module
+    import diffusion_course.training.vae as vae_module
     real_loss, calls = vae_module.vae_loss, []
 
     def numbered_loss(x, recon, posterior, kl_weight):  # the real loss to minimise; the step number as "reconstruction"
@@ -119,7 +120,7 @@ def test_the_loss_history_is_read_back_in_groups_without_losing_or_reordering_st
 def test_a_vae_time_budget_is_timed_on_a_copy_and_gives_a_step_count():
     import time
 
-    from diffusion_course.recipes_latent import vae_steps_for_budget
+    from diffusion_course.recipes.latent import vae_steps_for_budget
     vae = VAE(VAEConfig(block_out_channels=(8, 8), norm_num_groups=4, mid_attention=False, image_size=8))
     images = make_shapes(4, seed=0).images[:, :, ::4, ::4]
     before = {k: v.clone() for k, v in vae.state_dict().items()}
@@ -177,7 +178,7 @@ def test_config_and_weights_round_trip_through_a_checkpoint(tmp_path):
 ])
 def test_diffusers_export_computes_the_same_function(cfg):
     pytest.importorskip("diffusers")
-    from diffusion_course.diffusers_export import from_diffusers, to_diffusers
+    from diffusion_course.networks.diffusers_export import from_diffusers, to_diffusers
 
     torch.manual_seed(0)
     vae = VAE(cfg).eval()
@@ -199,7 +200,10 @@ def test_diffusers_export_computes_the_same_function(cfg):
 
 
 def test_import_from_diffusers_refuses_unsupported_options():
-    from diffusion_course.diffusers_export import diffusers_config, vae_config_from_diffusers
+    from diffusion_course.networks.diffusers_export import (
+        diffusers_config,
+        vae_config_from_diffusers,
+    )
 
     config = diffusers_config(VAEConfig())
     assert vae_config_from_diffusers(config) == VAEConfig()

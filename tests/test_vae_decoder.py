@@ -3,11 +3,17 @@ round-trips, and mismatched decoders are refused."""
 import pytest
 import torch
 
-from diffusion_course.checkpoints import load_checkpoint, save_checkpoint
-from diffusion_course.recipes import main as train_main
-from diffusion_course.shapes import make_shapes
-from diffusion_course.vae import VAE, VAEConfig
-from diffusion_course.vae_decoder import VAEDecoder, decoder_of, finetune_decoder, widen_decoder, with_decoder
+from diffusion_course.data.shapes import make_shapes
+from diffusion_course.networks.vae import VAE, VAEConfig
+from diffusion_course.networks.vae_decoder import (
+    VAEDecoder,
+    decoder_of,
+    widen_decoder,
+    with_decoder,
+)
+from diffusion_course.train import main as train_main
+from diffusion_course.training.checkpoints import load_checkpoint, save_checkpoint
+from diffusion_course.training.vae import finetune_decoder
 
 TINY = VAEConfig(block_out_channels=(8, 16), norm_num_groups=4)
 
@@ -90,7 +96,7 @@ def test_with_decoder_refuses_other_latent_channels_but_takes_another_width():
 
 def test_a_vae_with_a_wider_decoder_is_refused_by_the_diffusers_export():
     pytest.importorskip("diffusers")
-    from diffusion_course.diffusers_export import to_diffusers
+    from diffusion_course.networks.diffusers_export import to_diffusers
 
     vae = _vae()
     to_diffusers(with_decoder(vae, decoder_of(_vae(1))))  # same widths: one AutoencoderKL holds it
@@ -102,7 +108,10 @@ def test_a_wider_decoder_exports_to_diffusers_decoder_under_autoencoderkl_key_na
     pytest.importorskip("diffusers")
     from diffusers import AutoencoderKL
 
-    from diffusion_course.diffusers_export import decoder_to_diffusers, diffusers_config
+    from diffusion_course.networks.diffusers_export import (
+        decoder_to_diffusers,
+        diffusers_config,
+    )
 
     vae = _vae()
     wide = widen_decoder(decoder_of(vae), 2, seed=3)
@@ -181,8 +190,8 @@ def test_bad_settings_are_refused():
 
 
 def test_learning_rate_warms_up_then_decays_to_five_percent():
-    from diffusion_course.train import warmup_cosine
-    from diffusion_course.vae_decoder import FINAL_LR_FRAC
+    from diffusion_course.training.loop import warmup_cosine
+    from diffusion_course.training.vae import FINAL_LR_FRAC
 
     factors = [warmup_cosine(i, 100, 10, FINAL_LR_FRAC) for i in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
@@ -210,8 +219,8 @@ def test_the_recipe_takes_no_time_budget(capsys):
 def test_a_decoder_record_is_current_only_for_the_latent_unet_it_measured():
     """The decoder recipe's record of the latent model's samples names that U-Net's weights; after the U-Net is retrained
     (another sha256), or for records that name none, the record is no longer the shipped model's."""
-    from diffusion_course.checkpoints import read_manifest
-    from diffusion_course.recipes_latent import decoder_record_is_current
+    from diffusion_course.recipes.records import decoder_record_is_current
+    from diffusion_course.training.checkpoints import read_manifest
 
     shipped = read_manifest().get("latent_unet", {}).get("sha256")
     if shipped is None:
@@ -224,8 +233,8 @@ def test_a_decoder_record_is_current_only_for_the_latent_unet_it_measured():
 def test_continue_from_is_the_wide_decoder_recipe_s_and_takes_a_widened_decoder_only(tmp_path, capsys):
     """`--continue-from` (the wide decoder's second cycle) belongs to vae_decoder_wide alone, and refuses a decoder of the
     VAE's own width: the second cycle fine-tunes a widened one."""
-    from diffusion_course.recipes_latent import train_vae_decoder_wide
-    from diffusion_course.train import RunOptions
+    from diffusion_course.recipes.latent import train_vae_decoder_wide
+    from diffusion_course.recipes.options import RunOptions
     with pytest.raises(SystemExit):
         train_main(["vae_decoder", "--continue-from", "runs/wide/vae_decoder_wide"])
     assert "--continue-from applies to the vae_decoder_wide recipe" in capsys.readouterr().err

@@ -1,13 +1,15 @@
-"""Runtime helpers: seeding, device choice, the fast/full switch and progress bars.
+"""Runtime helpers every layer uses: seeding, device choice, the fast/full switch, progress bars, comparing configs.
 
 Every notebook's first cell calls `seed_everything`, `get_device` and `fast_mode`.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -105,9 +107,6 @@ def recorded_result(name: str) -> dict:
     Notebooks show heavy sweeps from these files, labelled as recorded. The repository root is found from this
     package's location (an editable install from `src/`, as `make lab` sets up).
     """
-    from pathlib import Path
-    import json
-
     here = Path(__file__).resolve()
     for root in here.parents:
         path = root / "benchmarks" / "results" / f"{name}.json"
@@ -117,3 +116,15 @@ def recorded_result(name: str) -> dict:
             break
     raise FileNotFoundError(f"no recorded result {name!r}: run `python -m benchmarks.{name}` from the course "
                             f"repository (the package must be installed from its src/ folder)")
+
+
+def json_round_trip(config: dict) -> dict:
+    """JSON round trip, so tuples and lists compare equal."""
+    return json.loads(json.dumps(config))
+
+
+def config_differences(expected: dict, actual: dict) -> list[str]:
+    """Human-readable list of the fields where two configs differ."""
+    e, a = json_round_trip(expected), json_round_trip(actual)
+    return [f"{k}: expected {e.get(k, '<absent>')!r}, checkpoint has {a.get(k, '<absent>')!r}"
+            for k in sorted(set(e) | set(a)) if e.get(k, "<absent>") != a.get(k, "<absent>")]

@@ -1,283 +1,147 @@
-"""The image training loop: AdamW, warm-up and cosine decay, gradient clipping, EMA, AMP on GPU, checkpoints.
+"""The command line that trains every shipped checkpoint: `python -m diffusion_course.train RECIPE [options]`.
 
-`train_diffusion(net, schedule, next_batch, config)` trains any network that follows the model
-contract on batches from `next_batch(generator) -> (x0, cond)`. The shipped models are trained by
-`python -m diffusion_course.train RECIPE` (see `recipes.py` for the recipes and their settings).
+    python -m diffusion_course.train evaluator   # the attribute classifier every quality number uses
+    python -m diffusion_course.train uncond      # unconditional pixel U-Net (lesson 04)
+    python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (lesson 06)
+    python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
+    python -m diffusion_course.train vae         # the VAE of the latent models (lesson 08)
+    python -m diffusion_course.train latent --pretrain-encoder --token-targets --frozen-encoder  # mini SD on latents (08)
+    python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned under the latent model (08)
+    python -m diffusion_course.train vae_decoder_wide --out runs/wide  # vae_decoder widened 2x and fine-tuned, then
+    python -m diffusion_course.train vae_decoder_wide --continue-from runs/wide/vae_decoder_wide  # its second cycle
+    python -m diffusion_course.train latent_refiner  # the latent U-Net's low-noise expert (08)
+
+Each recipe fixes its seed, data and settings (diffusion_course/recipes/), trains, measures quality and writes
+safetensors + JSON (the command, the training time, the measured numbers) into --out, updating that folder's manifest.
+docs/checkpoints.md lists the command behind each shipped checkpoint.
 """
 from __future__ import annotations
 
-import copy
-import json
-import math
-import os
+import argparse
+import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
-from torch import Tensor, nn
 
-from .runtime import progress
-from .schedules import NoiseSchedule
-from .training import diffusion_loss
+from .recipes import RECIPES, RunOptions, train_evaluator
+from .recipes.configs import EVALUATOR_EPOCHS
+from .recipes.records import machine
+from .runtime import get_device
+from .training.checkpoints import WEIGHTS_DIR, initialising_from_global_rng, kind_of, save_checkpoint
 
-
-@dataclass
-class TrainConfig:
-    steps: int = 10_000  # optimiser steps
-    batch_size: int = 64  # images per step
-    lr: float = 1e-3  # peak AdamW learning rate
-    warmup: int = 200  # steps of linear learning-rate warm-up from 0
-    min_lr_frac: float = 0.05  # cosine decay ends at lr · min_lr_frac
-    weight_decay: float = 0.0  # AdamW decoupled weight decay
-    grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
-    ema_decay: float = 0.999  # EMA of the weights; effective decay min(ema_decay, (1+s)/(10+s)) at step s
-    prediction: str = "eps"  # what the network predicts: 'eps', 'x0' or 'v'
-    weighting: str = "none"  # loss weighting: 'none' or 'min_snr' (Hang et al. 2023)
-    cond_drop: float = 0.0  # probability of replacing an example's condition by the null one (for guidance)
-    amp: bool = True  # mixed precision (bfloat16 autocast) when training on CUDA; ignored on CPU
-    seed: int = 0  # seeds initial noise, timesteps and batches
-    sample_every: int = 0  # call `on_sample(step, ema_net)` every this many steps (0 = never)
-    checkpoint_every: int = 0  # save a resumable training state every this many steps (0 = never)
-    t_max: int | None = None  # train on timesteps t < t_max only (a low-noise expert); None = all of them
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+#: U-Nets, text encoders and the VAE are shipped in float16 (half the bytes; the shipped set must stay near 25 MB). `_fit`
+#: rounds the trained weights to float16 precision before any quality measurement, so what is measured is what ships.
+STORED_AS = {"unet": torch.float16, "text_encoder": torch.float16, "vae": torch.float16, "vae_decoder": torch.float16}
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Command-line changes to a recipe's run (the defaults reproduce the CPU recipes exactly). The text and latent models
-    are shipped with pretrain_encoder, token_targets and frozen_encoder, the class model with none; all three were trained
-    on the CPU, the VAE on a GPU with a larger batch. Each JSON records the exact command.
-
-    steps / batch_size / sample_every: override the recipe's TrainConfig. minutes: a time budget instead of a step
-    count (see `train_diffusion`'s budget_seconds); the JSON then records the step count it chose, which reproduces
-    the run. from_scratch: conditional recipes start from random weights instead of the shipped `uncond`.
-    frozen_encoder: the text and latent recipes' text encoder kept where it starts; only the U-Net learns.
-    pretrain_encoder: their text encoder first taught to read each caption's attributes back
-    (`prompts.pretrain_text_encoder`), then trained with the U-Net or, with frozen_encoder, frozen.
-    token_targets: that pretraining also asks each token's feature to keep its own word.
-    init_from: the shipped checkpoint a conditional recipe's U-Net starts from ("uncond", or for the text recipe also
-    "class", whose label embedding is then left behind).
-    latent_channels: the vae recipe's latent channels (None: its VAE_CONFIG, 4); 8: benchmarks/results/vae8_4311.json.
-    vae: the VAE whose latents the latent recipe trains on (None: the shipped "vae"; or a path such as runs/vae8/vae8).
-    continue_from: the vae_decoder_wide recipe's second cycle: the wide decoder at this path (e.g. runs/wide/
-    vae_decoder_wide, what the first cycle wrote) fine-tuned on, instead of widening vae_decoder afresh.
-    """
-    steps: int | None = None
-    batch_size: int | None = None
-    sample_every: int | None = None
-    minutes: float | None = None
-    from_scratch: bool = False
-    frozen_encoder: bool = False
-    pretrain_encoder: bool = False
-    token_targets: bool = False
-    init_from: str = "uncond"
-    latent_channels: int | None = None
-    vae: str | None = None
-    continue_from: str | None = None
-
-    def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
-        changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
-        return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-
-    @property
-    def budget_seconds(self) -> float | None:
-        return None if self.minutes is None else self.minutes * 60
+def parser() -> argparse.ArgumentParser:
+    """The command line's options."""
+    p = argparse.ArgumentParser(prog="python -m diffusion_course.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", choices=["evaluator", *RECIPES])
+    p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="train for about this many minutes instead of a step count (the JSON records the steps chosen)")
+    p.add_argument("--sample-every", type=int, default=None, help="judge samples every this many steps (0 = never)")
+    p.add_argument("--from-scratch", action="store_true", help="class/text: random initial weights, not uncond's")
+    p.add_argument("--init-from", choices=["uncond", "class"], default="uncond",
+                   help="text: the shipped U-Net it starts from (default uncond; class leaves its label embedding behind)")
+    p.add_argument("--frozen-encoder", action="store_true",
+                   help="text, latent: keep the text encoder where it starts, training only the U-Net (the shipped text model)")
+    p.add_argument("--pretrain-encoder", action="store_true",
+                   help="text, latent: first teach the text encoder to read the captions' attributes (the shipped text model)")
+    p.add_argument("--token-targets", action="store_true",
+                   help="with --pretrain-encoder: each token's feature must also keep its own word (the shipped text model)")
+    p.add_argument("--latent-channels", type=int, default=None,
+                   help="vae: channels of the 8x8 latents (default 4, the shipped VAE's)")
+    p.add_argument("--vae", default=None,
+                   help="latent: the VAE whose latents it trains on: a shipped one (default vae) or the path of one a vae run wrote "
+                        "elsewhere, e.g. runs/vae8/vae8")
+    p.add_argument("--continue-from", default=None,
+                   help="vae_decoder_wide: its second cycle, fine-tuning on from the wide decoder a first run wrote "
+                        "(e.g. runs/wide/vae_decoder_wide: the shipped decoder's command)")
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder for the checkpoint (default: shipped weights)")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    return p
 
 
-class EMA:
-    """Exponential moving average of a model's weights (kept as a separate copy of the model)."""
-
-    def __init__(self, net: nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(net).eval().requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, net: nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))  # average over fewer steps early on
-        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in net.parameters()], 1 - d)  # one launch
-        for e, b in zip(self.model.buffers(), net.buffers()):
-            e.copy_(b)
-
-
-def warmup_cosine(step: int, steps: int, warmup: int, final: float, peak: float = 1.0) -> float:
-    """Learning rate after `step` optimiser steps of `steps`: linear warm-up to `peak` over `warmup` steps, then cosine
-    decay to `peak · final` at the last step (the U-Nets' `lr_at`; with peak 1, the VAE decoder's multiplier). Written
-    as the two schedules were before they shared it, so their runs reproduce to the last bit."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress_ = (step - warmup) / max(1, steps - warmup)
-    return peak * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0))))
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to `lr`, then cosine decay to `lr · min_lr_frac` at the last step."""
-    return warmup_cosine(step, cfg.steps, cfg.warmup, cfg.min_lr_frac, peak=cfg.lr)
+def _check(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """Refuse option combinations a recipe does not take, with one clear message."""
+    if args.from_scratch and args.recipe not in ("class", "text"):
+        p.error("--from-scratch applies to the class and text recipes (the others start from random weights)")
+    if args.init_from != "uncond" and args.recipe != "text":
+        p.error("--init-from applies to the text recipe (the class recipe starts from uncond)")
+    if args.init_from != "uncond" and args.from_scratch:
+        p.error("--init-from and --from-scratch contradict each other: pick one start")
+    for flag in ("frozen_encoder", "pretrain_encoder"):
+        if getattr(args, flag) and args.recipe not in ("text", "latent"):
+            p.error(f"--{flag.replace('_', '-')} applies to the text and latent recipes (the ones with a text encoder)")
+    if args.token_targets and not args.pretrain_encoder:
+        p.error("--token-targets changes the text encoder's pretraining in the text and latent recipes: it needs "
+                "--pretrain-encoder")
+    if args.latent_channels is not None and args.recipe != "vae":
+        p.error("--latent-channels applies to the vae recipe (the latent recipes read theirs from the shipped VAE)")
+    if args.latent_channels is not None and args.latent_channels < 1:
+        p.error(f"--latent-channels must be a positive count, got {args.latent_channels}")
+    if args.vae is not None and args.recipe != "latent":
+        p.error("--vae applies to the latent recipe (the decoder and refiner recipes follow the shipped latent U-Net)")
+    if args.continue_from is not None and args.recipe != "vae_decoder_wide":
+        p.error("--continue-from applies to the vae_decoder_wide recipe (its second cycle)")
+    if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
+        p.error("the evaluator recipe takes --steps only")
+    if args.recipe in ("vae_decoder", "vae_decoder_wide") and args.minutes is not None:
+        p.error(f"the {args.recipe} recipe takes --steps, --batch-size and --sample-every (no time budget)")
+    if args.recipe == "vae" and args.sample_every is not None:
+        p.error("the vae recipe takes --steps, --batch-size and --minutes (it draws no samples while training)")
 
 
-@dataclass
-class TrainResult:
-    ema: nn.Module  # the EMA weights: use these for sampling
-    losses: list[float] = field(default_factory=list)  # loss per step
-    seconds: float = 0.0  # wall-clock training time
-    images_per_second: float = 0.0
-    steps: int = 0  # optimiser steps in all (cfg.steps, or the number a time budget chose)
-
-    def summary(self) -> str:
-        return (f"{len(self.losses)} steps in {self.seconds / 60:.1f} min ({self.images_per_second:.1f} images/s), "
-                f"final loss {sum(self.losses[-100:]) / max(1, len(self.losses[-100:])):.4f}")
-
-
-def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callable, cfg: TrainConfig, *,
-                    drop_condition: Callable | None = None, on_sample: Callable | None = None,
-                    run_dir: str | Path | None = None, show_progress: bool = True, resume: bool = False,
-                    budget_seconds: float | None = None) -> TrainResult:
-    """Train `net` in place and return its EMA copy, loss history and speed.
-
-    next_batch(generator) -> (x0, cond) gives a batch on the CPU (cond may be None).
-    drop_condition(cond, mask) -> cond replaces the examples where `mask` is True by the null condition.
-    budget_seconds: train for about this long instead of `cfg.steps`. The number of steps is fixed once, from the
-    speed of the first steps of the warm-up (whose learning rates do not depend on the total), so a budgeted run
-    is step for step the run `cfg.steps = result.steps` would give: that number is what reproduces it.
-    """
-    device = next(net.parameters()).device
-    g = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema, start, losses = EMA(net, cfg.ema_decay), 0, []
-    if resume and run_dir is not None and (Path(run_dir) / "state.json").exists():
-        start, losses = load_training_state(Path(run_dir), net, ema, opt, cfg)
-        g.manual_seed(cfg.seed + start)  # a fresh, reproducible stream for the remaining steps
-    use_amp = cfg.amp and device.type == "cuda"
-    calibrate = _calibration_steps(cfg, budget_seconds, start)
-    if calibrate:  # run at least to the end of the timing window; the budget then sets the total
-        cfg = replace(cfg, steps=max(cfg.steps, calibrate[1] + 1))
-    pending: list[Tensor] = []  # losses still on the device: read back in groups, so the GPU is not waited on each step
-    net.train()
+def main(argv=None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
+    device = get_device(args.device)
+    command = "python -m diffusion_course.train " + " ".join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
-    bar = progress(desc="training", disable=not show_progress, initial=start, total=cfg.steps)
-    step = start
-    while step < cfg.steps:
-        x0, cond = next_batch(g)  # 1. a batch, with the condition dropped for some examples
-        x0, cond = x0.to(device, non_blocking=True), _to(cond, device)
-        if cfg.cond_drop > 0 and cond is not None:
-            cond = drop_condition(cond, (torch.rand(x0.shape[0], generator=g) < cfg.cond_drop).to(device))
-        for group in opt.param_groups:  # 2. learning-rate schedule
-            group["lr"] = lr_at(step, cfg)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):  # 3. loss
-            loss = diffusion_loss(net, x0, schedule, generator=g, prediction=cfg.prediction, cond=cond,
-                                  weighting=cfg.weighting, t_max=cfg.t_max)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # 4. update, with clipping, then the EMA
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update(net)
-        pending.append(loss.detach())
-        step += 1
-        bar.update(1)
-        checkpoint_due = bool(run_dir and cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
-        if len(pending) == 25 or step == cfg.steps or checkpoint_due:
-            losses.extend(torch.stack(pending).float().cpu().tolist())
-            pending.clear()
-            if show_progress:
-                bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}", refresh=False)
-        if calibrate and step == calibrate[0]:
-            t_first = time.perf_counter()
-        if calibrate and step == calibrate[1]:  # the budget fixes the number of steps, once
-            per_step = (time.perf_counter() - t_first) / (calibrate[1] - calibrate[0])
-            cfg = replace(cfg, steps=max(step + 1, int(budget_seconds / per_step)))
-            bar.total = cfg.steps
-            print(f"time budget {budget_seconds / 60:.1f} min at {per_step * 1000:.1f} ms/step: {cfg.steps} steps",
-                  flush=True)
-        if on_sample and cfg.sample_every and step % cfg.sample_every == 0:
-            on_sample(step, ema.model)
-        if checkpoint_due:
-            save_training_state(Path(run_dir), net, ema, opt, step, losses, cfg)
-    bar.close()
-    seconds = time.perf_counter() - t0
-    net.eval()
-    done = cfg.steps - start
-    return TrainResult(ema.model, losses, seconds, done * cfg.batch_size / max(seconds, 1e-9), cfg.steps)
+    options = RunOptions(steps=args.steps, batch_size=args.batch_size, sample_every=args.sample_every,
+                         minutes=args.minutes, from_scratch=args.from_scratch,
+                         frozen_encoder=args.frozen_encoder, pretrain_encoder=args.pretrain_encoder,
+                         token_targets=args.token_targets, init_from=args.init_from,
+                         latent_channels=args.latent_channels, vae=args.vae, continue_from=args.continue_from)
+    _check(args, p)
+    if args.recipe == "evaluator":
+        model, acc = train_evaluator(device, epochs=args.steps or EVALUATOR_EPOCHS)
+        models, meta = {"evaluator": model}, {"test_accuracy": acc}
+        print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
+    else:
+        with initialising_from_global_rng():  # loads draw from the global RNG as when the shipped weights were trained
+            models, meta = RECIPES[args.recipe](device, options)
+    if args.minutes is not None:  # the step count the budget chose reproduces the run
+        meta["reproduce"] = _with_steps(command, meta.get("train", meta)["steps"])  # the VAE records steps at the top
+    meta.update({"command": command, "total_seconds": round(time.perf_counter() - t0, 1), "machine": machine(device)})
+    for name, model in models.items():
+        kind = kind_of(model)  # from the model's class, whatever its name (the vae recipe's vae8 is a vae)
+        dtype = STORED_AS.get(kind) if meta.get("stored_as") == "float16" else None
+        entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=args.out, dtype=dtype)
+        print(f"saved {args.out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
 
 
-def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None, start: int) -> tuple[int, int] | None:
-    """(first, last) step of the timing window a time budget is converted at, inside the warm-up; None = no budget."""
-    if budget_seconds is None:
-        return None
-    if budget_seconds <= 0:
-        raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
-    last = min(50, cfg.warmup)
-    if start > 0 or last < 10:
-        raise ValueError("a time budget needs a fresh run with a warm-up of at least 10 steps: the step count is "
-                         f"fixed while the learning rate is still warming up (warmup={cfg.warmup}, start={start})")
-    return last // 5, last
+def _with_steps(command: str, steps: int) -> str:
+    """`command` with its --minutes (and any --steps) replaced by `--steps STEPS`."""
+    out, words = [], iter(command.split())
+    for w in words:
+        if w in ("--minutes", "--steps"):
+            next(words, None)
+        elif not w.startswith(("--minutes=", "--steps=")):
+            out.append(w)
+    return " ".join(out) + f" --steps {steps}"
 
 
-def _to(cond, device):
-    if cond is None or torch.is_tensor(cond):
-        return None if cond is None else cond.to(device)
-    return {k: v.to(device) for k, v in cond.items()}
+def __getattr__(name: str):  # this module used to hold the training loop: its names are deprecated here
+    from ._moved import resolve
 
-
-def save_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int,
-                        losses: list[float], cfg: TrainConfig) -> None:
-    """A resumable state as safetensors (weights, EMA, Adam moments) + JSON (step, losses, config)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})
-    for i, state in opt.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-    # write to temporary names, then rename: an interrupted save never leaves a half-written state
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(run_dir / "state.safetensors.tmp"))
-    (run_dir / "state.json.tmp").write_text(json.dumps({"step": step, "ema_updates": ema.updates, "losses": losses,
-                                                        "config": cfg.to_dict()}))
-    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
-    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
-
-
-def load_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
-                        cfg: TrainConfig | None = None) -> tuple[int, list[float]]:
-    """Restore what `save_training_state` wrote; returns (step, losses). With `cfg`, refuse a state saved with
-    different settings (other than the number of steps and checkpoint cadence, which a resumed run may change)."""
-    meta = json.loads((run_dir / "state.json").read_text())
-    if cfg is not None:
-        from .checkpoints import config_differences
-
-        free = {"steps", "checkpoint_every", "sample_every"}
-        diffs = [d for d in config_differences({k: v for k, v in cfg.to_dict().items() if k not in free},
-                                               {k: v for k, v in meta["config"].items() if k not in free})]
-        if diffs:
-            raise ValueError(f"cannot resume from {run_dir}: it was trained with different settings: " + "; ".join(diffs))
-    tensors = load_file(str(run_dir / "state.safetensors"))
-    device = next(net.parameters()).device
-    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-    ema.model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    ema.updates = meta["ema_updates"]
-    state = opt.state_dict()
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            state["state"].setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
-    opt.load_state_dict(state)
-    return meta["step"], meta["losses"]
-
-
-def batches_from_tensors(images: Tensor, labels: Tensor | None, batch_size: int) -> Callable:
-    """next_batch for an in-memory tensor of images (and optional labels as the condition)."""
-    def next_batch(g: torch.Generator):
-        idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
-        return images[idx], (labels[idx] if labels is not None else None)
-
-    return next_batch
+    return resolve("train", name)
 
 
 if __name__ == "__main__":
-    from .recipes import main
-
     main()

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, NamedTuple
 import torch
 from torch import Tensor
 
-from .runtime import randn
+from ..runtime import randn
 from .schedules import alpha_bar_of
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .denoisers import PREDICTIONS, _per_item_sigma, target_for
-from .runtime import randn
+from ..runtime import randn
 from .schedules import NoiseSchedule
 
 

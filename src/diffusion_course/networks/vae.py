@@ -12,25 +12,21 @@ so 3 levels give a downsampling factor f = 4 (32×32×3 → 8×8×4). The VAE it
 latent scale factor: `config.scaling_factor` (computed from data, see `latent.py`) is applied by
 `LatentAdapter`, as Stable Diffusion's pipelines apply `vae.config.scaling_factor`.
 
-Loss: mean squared error (a Gaussian likelihood, so loss = a negative ELBO up to constants) plus a
-weighted KL to N(0, I). Stable Diffusion's VAE used L1 + LPIPS + a GAN instead; LPIPS needs
-downloaded weights and the GAN a second network, so the course keeps the plain VAE objective.
+Its loss and training loop are in `training/vae.py`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .runtime import progress, randint, randn
+from ..runtime import randn
 
 NORM_EPS = 1e-6  # GroupNorm ε of diffusers' VAE blocks (PyTorch's default is 1e-5)
 LOGVAR_RANGE = (-30.0, 20.0)  # log σ² is clamped here, as in diffusers/LDM, so exp() stays finite
-LDM_KL_WEIGHT = 1e-6  # the KL weight of Stable Diffusion's autoencoder configs (with `vae_loss`'s normalisation)
 
 
 @dataclass
@@ -280,52 +276,3 @@ class VAE(nn.Module):
         """The training pass: (x̂ = decode(z) with z ~ q(z|x) drawn from `generator`, the posterior q(z|x))."""
         posterior = self.encode(x)
         return self.decode(posterior.sample(generator)), posterior
-
-
-class VAELoss(NamedTuple):
-    total: Tensor  # reconstruction + kl_weight · kl / (values per image): what is minimised
-    reconstruction: Tensor  # mean squared error per pixel and channel
-    kl: Tensor  # KL(q(z|x) ‖ N(0, I)) in nats per image, averaged over the batch
-
-
-def vae_loss(x: Tensor, recon: Tensor, posterior: DiagonalGaussian, kl_weight: float = LDM_KL_WEIGHT) -> VAELoss:
-    """MSE reconstruction plus weighted KL; the KL is divided by the values per image, so `kl_weight` means what
-    it means in LDM's configs (there both terms are summed per image)."""
-    if recon.shape != x.shape:
-        raise ValueError(f"recon must have the shape of x {tuple(x.shape)}, got {tuple(recon.shape)}")
-    if kl_weight < 0:
-        raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
-    reconstruction = F.mse_loss(recon, x)
-    kl = posterior.kl().mean()
-    return VAELoss(reconstruction + kl_weight * kl / x[0].numel(), reconstruction, kl)
-
-
-def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 64, lr: float = 1e-3,
-              kl_weight: float = LDM_KL_WEIGHT, generator: torch.Generator | None = None,
-              show_progress: bool = True) -> dict[str, list[float]]:
-    """Train with Adam and cosine decay on random batches of `images`; returns each VAELoss field per step."""
-    if steps <= 0 or batch_size <= 0 or lr <= 0:
-        raise ValueError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size} and {lr}")
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    device = next(vae.parameters()).device
-    opt = torch.optim.Adam(vae.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    history: dict[str, list[float]] = {name: [] for name in VAELoss._fields}
-    pending: list[Tensor] = []  # each step's losses, still on the device: read back in groups, not once per step
-    vae.train()
-    for step in progress(range(steps), desc="training VAE", disable=not show_progress):
-        x = images[randint(images.shape[0], (batch_size,), g, device=images.device)].to(device)
-        recon, posterior = vae(x, generator=g)
-        loss = vae_loss(x, recon, posterior, kl_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.total.backward()
-        opt.step()
-        sched.step()
-        pending.append(torch.stack([v.detach().float() for v in loss]))
-        if len(pending) == 50 or step == steps - 1:
-            for row in torch.stack(pending).cpu().tolist():
-                for name, value in zip(VAELoss._fields, row):
-                    history[name].append(value)
-            pending.clear()
-    vae.eval()
-    return history

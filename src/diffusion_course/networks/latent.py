@@ -1,7 +1,7 @@
 """Latent diffusion's adapter: images ⇄ scaled VAE latents, around samplers that know nothing of latents.
 
     training data:  z = s · μ(x)                    LatentAdapter.to_latent (μ: the VAE posterior's mean)
-    sampling:       z_T → any sampler → z₀ → x = D(z₀ / s), clamped to [-1, 1]    sample_latent
+    sampling:       z_T → any sampler → z₀ → x = D(z₀ / s), clamped to [-1, 1]    LatentAdapter.to_image
 
 s is the latent scaling factor, `VAEConfig.scaling_factor`. It makes the latents about unit-variance,
 which the noise schedules assume (data of scale ~1, prior N(0, I)). Rombach et al. (2022) chose it
@@ -10,8 +10,9 @@ as 1/σ̂, the standard deviation of the latents of a batch of training images; 
 `with_scaling_factor` stores it in the config, so it is saved with the checkpoint and never written
 as a literal. Like Stable Diffusion (before SD3's `shift_factor`), the latents' mean is not removed.
 
-Samplers (`samplers.py`) and denoisers stay unchanged: a denoiser trained on `to_latent(images)` is
-sampled with latent-shaped noise (`LatentAdapter.noise`), and only the final latents are decoded.
+Samplers (`core/samplers.py`) and denoisers stay unchanged: a denoiser trained on `to_latent(images)` is
+sampled with latent-shaped noise (`LatentAdapter.noise`), and only the final latents are decoded:
+`generate(..., shape=adapter.latent_shape(), decode=adapter.to_image, clip=None)`.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from .samplers import prior_sample, sample
+from ..core.samplers import prior_sample
 from .vae import VAE, VAEConfig
 
 DEFAULT_BATCH_SIZE = 256  # images encoded or decoded per forward pass (bounds memory, not results)
@@ -103,11 +104,3 @@ class LatentAdapter:
               generator: torch.Generator | None = None) -> Tensor:
         """n starting points for a sampler in latent space: N(0, (1 + σ_max²) I), on the VAE's device."""
         return prior_sample((n, *self.latent_shape(image_size)), sigma_max, generator, device=_device(self.vae))
-
-
-def sample_latent(sampler, denoiser, latents: Tensor, sigmas, adapter: LatentAdapter, **options) -> Tensor:
-    """Run any sampler (function or name) from `latents` at sigmas[0] with a latent-space denoiser, then decode.
-
-    The sampler gets exactly what it would get for images; only the final latents meet the VAE.
-    """
-    return adapter.to_image(sample(sampler, denoiser, latents, sigmas, **options))

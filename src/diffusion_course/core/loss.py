@@ -1,15 +1,15 @@
-"""The diffusion training objective (Ho et al. 2020, Algorithm 1) and a small loop for 2-D data.
+"""The diffusion training objective (Ho et al. 2020, Algorithm 1): noise a batch, regress the network onto its target.
 
-The image training loop (AdamW, warm-up, EMA, checkpoints) builds on `diffusion_loss`
-in `train.py`.
+Every training loop of the course calls `diffusion_loss`: the 2-D loop (`training.toy`) and the image loop
+(`training.loop`).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from ..runtime import randint, randn
 from .denoisers import target_for
-from .runtime import progress, randint, randn
 from .schedules import NoiseSchedule
 
 WEIGHTINGS = ("none", "min_snr")
@@ -41,25 +41,3 @@ def diffusion_loss(net: nn.Module, x0: Tensor, schedule: NoiseSchedule, *, gener
         base = {"eps": snr, "v": snr + 1, "x0": torch.ones_like(snr)}[prediction]
         per_item = per_item * snr.clamp(max=min_snr_gamma) / base
     return per_item.mean()
-
-
-def train_toy(net: nn.Module, data: Tensor, schedule: NoiseSchedule, *, steps: int = 3000, batch_size: int = 256,
-              lr: float = 2e-3, seed: int = 0, show_progress: bool = True) -> list[float]:
-    """Train `net` on the points `data` with Adam and a cosine learning-rate decay; returns the loss per step."""
-    if steps <= 0 or batch_size <= 0:
-        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    losses = []
-    net.train()
-    for _ in progress(range(steps), desc="training", disable=not show_progress):
-        batch = data[randint(data.shape[0], (batch_size,), g)].to(next(net.parameters()).device)
-        loss = diffusion_loss(net, batch, schedule, generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    net.eval()
-    return losses

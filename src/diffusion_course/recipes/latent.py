@@ -1,97 +1,40 @@
-"""Recipes for latent diffusion: the course's VAE and its mini Stable Diffusion (notebook 08).
+"""Recipes for latent diffusion (lesson 08): the VAE, the mini Stable Diffusion, its decoders and its low-noise expert.
 
-    python -m diffusion_course.train vae      # VAE, 32×32×3 → 8×8×4, scale factor measured on data
-    python -m diffusion_course.train latent   # text-conditional U-Net on VAE latents + its own text encoder
-    python -m diffusion_course.train vae_decoder  # the VAE's decoder fine-tuned, its encoder (the latents) frozen
-    python -m diffusion_course.train latent_refiner  # a low-noise expert: the latent U-Net fine-tuned on t < 300 only
-
-Same conventions as `recipes.py`: fixed seeds, quality measured at the end, safetensors + JSON.
+Same conventions as `pixel.py`: fixed seeds, quality measured at the end on the weights as they ship (float16),
+safetensors + JSON. Every setting is in `configs.py`; docs/checkpoints.md lists the commands.
 """
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import replace
 
 import torch
 
-from .checkpoints import checkpoint_location, load_checkpoint, load_text_model, read_manifest, round_to_float16
-from .experts import SwitchAtTimestep
-from .evaluation import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
-from .generation import generate
-from .latent import LatentAdapter, compute_scaling_factor, encode_latents, with_scaling_factor
-from .prompts import ENCODER_PRETRAIN_STEPS, caption_batches, evaluation_prompts, text_conditioner
-from .runtime import seed_everything
-from .schedules import NoiseSchedule
-from .shapes import make_shapes
-from .text import TextConditionedModel
-from .train import RunOptions, TrainConfig, train_diffusion
-from .unet import UNetConfig, UNet, count_parameters, grow
-from .vae import LDM_KL_WEIGHT, VAE, VAEConfig, train_vae
-from .vae_decoder import VAEDecoder, decoder_of, finetune_decoder, widen_decoder, with_decoder
-
-VAE_CONFIG = VAEConfig(block_out_channels=(16, 32, 64), latent_channels=4)  # f = 4: 32×32×3 → 8×8×4
-VAE_STEPS, VAE_BATCH, VAE_LR, VAE_KL_WEIGHT = 2000, 64, 1e-3, LDM_KL_WEIGHT
-LATENT_SCHEDULE = ("cosine", 1000)
-# Chosen by measured speed (notebook 08; training steps at batch 64 timed against the pixel text U-Net of that time, the
-# patched one, in one run): that U-Net ran at 16×16 (patch size 2), so a latent U-Net as wide as its two lower levels,
-# (64, 128), trained only ~1.8× faster. Widths (32, 64) with self- and cross-attention at 8×8 and 4×4 and in the middle:
-# 2.7–2.9×. At 8×8 the many small operations cost nearly as much as the pixel U-Net's larger ones, so attention sits at
-# 4×4 only and the middle block has none: about 4× (notebook 08: 3.9×; benchmarks/latent_vs_pixel: 4.1×). Against
-# today's pixel text model (notebook 04's U-Net at 32×32, since 2026-11-29): 5.8–7.1× training, 6.4× sampling (two days).
-LATENT_UNET = UNetConfig(in_channels=4, out_channels=4, image_size=8, channels=(32, 64), attention_levels=(1,),
-                         mid_attention=False, context_dim=64)
-# The course's first latent U-Net (shipped until the one above replaced it): attention at 8×8, 4×4 and in the middle. The
-# recorded runs of benchmarks/latent_init and benchmarks/gpu_session used it.
-FIRST_LATENT_UNET = replace(LATENT_UNET, attention_levels=(0, 1), mid_attention=True)
-# 13,164 steps × 512 = 6.74M images, 71 minutes on the 2-core CPU. Shape-and-colour adherence on the 500 seen-pair
-# captions: 85.2% (83.0% on held-out pairs); its curve is `quality_during_training` in its JSON. The run before it,
-# 8,776 steps (two thirds as long, its learning rate decayed sooner), reached 82.8% (80.6%); the one before that, 4,388
-# steps, 71.8%. Both are in the git history of weights/latent_unet.json (commits 2283e3f and e779024).
-LATENT_TRAIN = TrainConfig(steps=13164, batch_size=512, lr=1e-3, warmup=200, prediction="v", weighting="min_snr",
-                           cond_drop=0.15, sample_every=2000)
-LATENT_GUIDANCE = 3.0
-# The decoder fine-tune (vae_decoder.py): starts from the shipped VAE and trains its decoder only. A step is a decoder
-# pass (the posterior is computed once): 4,000 steps × 128 took 35 minutes on the 2-core CPU (247 images/s).
-# Its checkpoint holds the decoding half only (0.85 MB in float16): the shipped weights stay under their 25 MB budget.
-DECODER_STEPS, DECODER_BATCH, DECODER_LR, DECODER_WARMUP, DECODER_EVAL_EVERY = 4000, 128, 1e-3, 200, 1000
-# The wider decoder: `vae_decoder` widened 2× (every width and group count; 4× the parameters, 2.7× the time per step)
-# by vae_decoder.widen_decoder, which starts it as an exact copy, then fine-tuned on at half the learning rate. More
-# steps of the narrow fine-tune no longer helped (600 more at 3e-4: 95.1% → 95.1% of shapes kept), nor did an L1 loss
-# (93.8%) or an image-gradient term (92.6%): its width, 16 channels at 32×32, was the limit left.
-WIDE_DECODER_FACTOR, WIDE_DECODER_STEPS, WIDE_DECODER_LR, WIDE_DECODER_EVAL_EVERY = 2, 2000, 5e-4, 500
-# Its second cycle (`--continue-from` the first cycle's checkpoint): 2,000 more steps, a fresh warm-up and cosine at
-# 3e-4, batches from a new stream (seed + 1). Over the first cycle (2026-12-04, on the 2-core CPU): test reconstructions
-# 35.7 → 36.5 dB, shapes kept 97.3% → 98.4%, FD / floor 12.6 → 9.2; the pair's seen-pair adherence 94.6% → 95.6% on the
-# recipe's 500 captions, 93.6% → 94.4% on 500 others (seed 77); 93.2% on 4,500 samples from caption and noise seeds
-# never used to choose anything (benchmarks/latent_levers), below issue 6's 95%.
-WIDE_DECODER_MORE_STEPS, WIDE_DECODER_MORE_LR, WIDE_DECODER_MORE_WARMUP = 2000, 3e-4, 100
-# The low-noise expert (experts.py; eDiff-I's expert denoisers, SDXL's refiner): the shipped latent U-Net, grown
-# (REFINER_UNET below), fine-tuned on timesteps t < 300 only (σ < 0.52 on the cosine schedule), where the U-Net was found
-# to lose the corners of squares (notebook 08), without loss weighting (min-SNR all but silences those steps). Sampling
-# hands it every step below the switch. The shipped run (5,400 steps × 512, 79 minutes on the 2-core CPU) raised
-# seen-pair shape-and-colour adherence under the fine-tuned decoder from 88.4% (the U-Net alone) to 91.8% on the recipe's
-# 500 captions (held-out pairs 85.2% → 90.0%; FD / floor 6.9 → 7.8); its curve: 90.8%, 91.4%, 91.8% at steps 1,800,
-# 3,600 and 5,400. The expert it replaced, a plain copy of the U-Net trained 3,600 steps the same way, reached 90.6% and
-# 88.6% (benchmarks/results/latent_refiner_copy_3600.json). One run each.
-REFINER_T_MAX = 300
-# The expert's own U-Net: the latent U-Net grown (unet.grow: every new layer starts at zero, so the expert starts as an
-# exact copy) with what the pixel text model has and the latent U-Net was built without, for speed: self- and
-# cross-attention at 8×8 as well as 4×4, each pixel's position in its attention tokens, and the pooled caption in the
-# time embedding. The blocks at 8×8 draw the corners the probe found lost; without these they learn the caption only
-# through the 4×4 level below them. A training step costs ~25% more; the expert runs below the switch only.
-REFINER_UNET = replace(LATENT_UNET, attention_levels=(0, 1), attention_position=True, context_pooling=True)
-REFINER_TRAIN = replace(LATENT_TRAIN, steps=5400, lr=3e-4, warmup=100, weighting="none", sample_every=1800,
-                        t_max=REFINER_T_MAX)
-LATENT_PHRASE_DROP = 0.25  # as the pixel text model: each optional phrase left out of 1 caption in 4
-TRAIN_IMAGES = 50_000  # shapes train split images every generative recipe trains on (seed 0; recipes.py's too)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [-1, 1] (peak-to-peak 2)."""
-    mse = float((a.double() - b.double()).pow(2).mean())
-    return 10 * math.log10(4 / mse) if mse > 0 else math.inf
+from ..core.experts import SwitchAtTimestep
+from ..core.generation import generate
+from ..core.schedules import NoiseSchedule
+from ..data.captions import caption_batches, evaluation_prompts
+from ..data.shapes import make_shapes
+from ..evaluation.distances import psnr
+from ..evaluation.reports import caption_quality, caption_quality_record, evaluate_samples, joint_accuracy
+from ..networks.latent import LatentAdapter, compute_scaling_factor, encode_latents, with_scaling_factor
+from ..networks.text import TextConditionedModel
+from ..networks.unet import UNet, UNetConfig, count_parameters, grow
+from ..networks.vae import VAE, VAEConfig
+from ..networks.vae_decoder import VAEDecoder, decoder_of, widen_decoder, with_decoder
+from ..runtime import seed_everything
+from ..training.checkpoints import (checkpoint_location, load_checkpoint, load_text_model, read_manifest,
+                                    round_to_float16)
+from ..training.loop import train_diffusion
+from ..training.text_encoder import ENCODER_PRETRAIN_STEPS, text_conditioner
+from ..training.vae import finetune_decoder, train_vae
+from .configs import (DECODER_BATCH, DECODER_EVAL_EVERY, DECODER_LR, DECODER_STEPS, DECODER_WARMUP, LATENT_GUIDANCE,
+                      LATENT_PHRASE_DROP, LATENT_SCHEDULE, LATENT_TRAIN, LATENT_UNET, REFINER_TRAIN, REFINER_UNET,
+                      TRAIN_IMAGES, VAE_BATCH, VAE_CONFIG, VAE_KL_WEIGHT, VAE_LR, VAE_STEPS, WIDE_DECODER_EVAL_EVERY,
+                      WIDE_DECODER_FACTOR, WIDE_DECODER_LR, WIDE_DECODER_MORE_LR, WIDE_DECODER_MORE_STEPS,
+                      WIDE_DECODER_MORE_WARMUP, WIDE_DECODER_STEPS)
+from .options import RunOptions
 
 
 @torch.no_grad()
@@ -279,12 +222,6 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     if log:
         meta["quality_during_training"] = log.rows
     return {"latent_unet": ema.net, "latent_text_encoder": ema.conditioner.encoder}, meta
-
-
-def decoder_record_is_current(decoder_meta: dict) -> bool:
-    """Whether a `vae_decoder` checkpoint's `latent_model_quality` was measured with the latent U-Net shipped now (its
-    recipe records that U-Net's sha256; records without one predate the U-Net's last retraining, so they are not)."""
-    return decoder_meta.get("latent_model_sha256") == read_manifest().get("latent_unet", {}).get("sha256")
 
 
 def train_vae_decoder(device, options: RunOptions = RunOptions(), seed: int = 0):

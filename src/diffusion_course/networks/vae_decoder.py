@@ -1,15 +1,10 @@
-"""A better decoder for a VAE whose latents are already in use: fine-tune the decoder only, the encoder frozen.
+"""The decoding half of a VAE as a network of its own: a fine-tuned or wider decoder swapped in under the same latents.
 
-    x ─encoder (frozen)→ q(z|x) ─z→ post_quant_conv ─decoder (trained)→ x̂
+    x ─encoder (kept)→ q(z|x) ─z→ post_quant_conv ─decoder (swapped)→ x̂
 
-A latent diffusion model learns the distribution of its VAE's latents, so retraining the whole VAE would move the latent
-space and invalidate the U-Net. Freezing the encoder keeps every latent, and the scale factor measured on them, exactly as
-they were: a fine-tuned decoder is a drop-in replacement under an already trained latent U-Net. Stable Diffusion's
-`sd-vae-ft-mse` and `sd-vae-ft-ema` decoders were made this way (Stability AI, 2022).
-
-With the encoder fixed the KL term of the VAE loss is a constant, so the objective is the reconstruction term alone.
-Because the posterior q(z|x) no longer changes, it is computed once for the training images; each step then draws
-z ~ q(z|x) (the VAE's own training input) and decodes it, which makes a step cost a decoder pass only.
+A latent diffusion model learns the distribution of its VAE's latents, so a new decoder is only useful if it reads the
+same latent space: `with_decoder` checks that and puts it in; `decoder_of` takes one out; `widen_decoder` makes a wider
+copy that starts by decoding exactly as the original (Net2Net). Training one is `training.vae.finetune_decoder`.
 """
 from __future__ import annotations
 
@@ -18,15 +13,11 @@ import math
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoints import config_differences
-from .runtime import progress, randint
-from .train import warmup_cosine
-from .vae import VAE, Decoder, DiagonalGaussian, VAEConfig
+from ..runtime import config_differences
+from .vae import VAE, Decoder, VAEConfig
 
-FINAL_LR_FRAC = 0.05  # the fine-tuning's learning rate ends at this fraction of its peak (warm-up, then cosine)
 DECODER_MODULES = ("post_quant_conv", "decoder")  # the parameters a decoder fine-tune trains (and a checkpoint holds)
 #: VAEConfig fields that shape the decoder's inside only: a decoder may differ from its VAE in these (a wider one, say)
 #: and still read the same latents. Every other field (channels, image size, scale factor) must match.
@@ -115,64 +106,3 @@ def widen_decoder(decoder: VAEDecoder, factor: int = 2, seed: int = 0) -> VAEDec
         state[name] = w
     wide.load_state_dict(state)
     return wide.to(next(decoder.parameters()).device).eval()
-
-
-@torch.no_grad()
-def posterior_moments(vae: VAE, images: Tensor, batch_size: int = 500) -> Tensor:
-    """q(z|x) of `images` as (N, 2·latent_channels, h, w) moments (means, then log-variances), on vae's device."""
-    device, out = next(vae.parameters()).device, []
-    for chunk in images.split(batch_size):
-        posterior = vae.encode(chunk.to(device))
-        out.append(torch.cat([posterior.mean, posterior.logvar], dim=1))
-    return torch.cat(out)
-
-
-def finetune_decoder(vae: VAE, images: Tensor, *, steps: int, batch_size: int = 128, lr: float = 1e-3,
-                     warmup: int = 200, generator: torch.Generator | None = None, on_eval=None, eval_every: int = 0,
-                     show_progress: bool = True) -> list[float]:
-    """Train `vae`'s decoder (and post_quant_conv) in place on the reconstruction error of z ~ q(z|x), the encoder
-    frozen; Adam, the learning rate rising linearly over `warmup` steps, then a cosine decay to 5% of `lr`. The warm-up
-    matters when fine-tuning: Adam's first steps move every weight by about `lr` whatever its gradient, and two steps at
-    1e-3 without it took the shipped decoder from 32.2 to 16.6 dB. Calls `on_eval(step)` every `eval_every` steps and
-    after the last one (eval_every = 0: never). Returns the loss (mean squared error per value) of every step."""
-    if steps <= 0 or batch_size <= 0 or lr <= 0:
-        raise ValueError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size} and {lr}")
-    if not 0 <= warmup < steps:
-        raise ValueError(f"warmup must be in [0, steps={steps}), got {warmup}")
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    device = next(vae.parameters()).device
-    vae.eval()
-    moments, images = posterior_moments(vae, images), images.to(device)
-    params = [p for name in DECODER_MODULES for p in getattr(vae, name).parameters()]
-    flags = [p.requires_grad for p in vae.parameters()]  # the caller's, restored at the end
-    vae.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    try:
-        return _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, g, on_eval, eval_every,
-                              show_progress)
-    finally:
-        vae.eval()
-        for p, flag in zip(vae.parameters(), flags):
-            p.requires_grad_(flag)
-
-
-def _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, g, on_eval, eval_every,
-                   show_progress) -> list[float]:
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: warmup_cosine(i, steps, warmup, FINAL_LR_FRAC))
-    losses: list[Tensor] = []
-    for step in progress(range(1, steps + 1), desc="fine-tuning the decoder", disable=not show_progress):
-        idx = randint(images.shape[0], (batch_size,), g, device=images.device)
-        z = DiagonalGaussian.from_moments(moments[idx]).sample(g)
-        vae.decoder.train()
-        loss = F.mse_loss(vae.decode(z), images[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.detach())
-        if on_eval is not None and eval_every and (step % eval_every == 0 or step == steps):
-            vae.eval()
-            on_eval(step)
-    return torch.stack(losses).float().cpu().tolist()

@@ -1,7 +1,7 @@
 """Distances between sets of samples, always read next to their real-vs-real floor.
 
 Every estimate from finite samples is biased upwards: two independent draws of the *same*
-distribution are not at distance 0. So each metric here comes with `floor(...)`, the
+distribution are not at distance 0. So each metric here comes with `real_data_floor(...)`, the
 distance between two fresh real samples of the same size; a model is judged by its ratio
 to that floor, never by the raw number.
 
@@ -15,6 +15,7 @@ to that floor, never by the raw number.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -51,7 +52,7 @@ def mmd_rbf(a: Tensor, b: Tensor, bandwidths=(0.1, 0.3, 1.0)) -> float:
     return float(k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean())
 
 
-def floor(metric: Callable[[Tensor, Tensor], float], sample_real: Callable[[int, int], Tensor], n: int,
+def real_data_floor(metric: Callable[[Tensor, Tensor], float], sample_real: Callable[[int, int], Tensor], n: int,
           seeds=(1001, 1002)) -> float:
     """The metric between two independent real samples of size n: the best a perfect model can score."""
     return metric(sample_real(n, seeds[0]), sample_real(n, seeds[1]))
@@ -90,3 +91,9 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, flo
     precision = in_manifold(real, fake, k).double().mean()
     recall = in_manifold(fake, real, k).double().mean()
     return float(precision), float(recall)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB for images in [-1, 1] (peak-to-peak 2)."""
+    mse = float((a.double() - b.double()).pow(2).mean())
+    return 10 * math.log10(4 / mse) if mse > 0 else math.inf

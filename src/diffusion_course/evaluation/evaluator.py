@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .shapes import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES
+from ..data.shapes import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES
 
 #: Attributes the evaluator predicts, with their number of classes.
 HEADS = {"shape": len(SHAPES), "colour": len(COLOURS), "size": len(SIZES), "position": len(POSITIONS),

@@ -20,7 +20,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+from ..evaluation.evaluator import Evaluator, EvaluatorConfig
+from ..networks.text import TextConditionedModel, TextConditioner, TextEncoder, TextEncoderConfig
+from ..networks.unet import UNet, UNetConfig
+from ..networks.vae import VAE, VAEConfig
+from ..networks.vae_decoder import VAEDecoder
+from ..runtime import json_round_trip, config_differences
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 MANIFEST = "manifest.json"
 
 
@@ -30,7 +37,7 @@ _INIT_FROM_GLOBAL_RNG = False  # set only inside initialising_from_global_rng()
 @contextlib.contextmanager
 def initialising_from_global_rng():
     """Inside this block `load_checkpoint` draws the throwaway initial weights of each model it builds from torch's
-    global RNG, advancing it, as every load did when the shipped checkpoints were trained. `recipes.main` runs each
+    global RNG, advancing it, as every load did when the shipped checkpoints were trained. the training command (`python -m diffusion_course.train`) runs each
     recipe inside it, so that a recipe that seeds, loads a checkpoint, then draws (a new layer's weights, the batch
     order) draws exactly what it drew when its shipped checkpoint was trained. Outside it (the default)
     loading leaves the global RNG as it found it."""
@@ -47,27 +54,9 @@ class CheckpointError(RuntimeError):
 
 
 def _model_classes() -> dict[str, tuple[type, type]]:
-    """{kind: (model class, config class)} of the kinds of model the course ships; imported lazily to keep this module
-    light, and a later chapter's kind only where its module exists."""
-    from .evaluator import Evaluator, EvaluatorConfig
-    from .unet import UNet, UNetConfig
-
-    classes: dict[str, tuple[type, type]] = {"unet": (UNet, UNetConfig), "evaluator": (Evaluator, EvaluatorConfig)}
-    try:
-        from .text import TextEncoder, TextEncoderConfig
-
-        classes["text_encoder"] = (TextEncoder, TextEncoderConfig)
-    except ImportError:
-        pass
-    try:
-        from .vae import VAE, VAEConfig
-        from .vae_decoder import VAEDecoder
-
-        classes["vae"] = (VAE, VAEConfig)
-        classes["vae_decoder"] = (VAEDecoder, VAEConfig)
-    except ImportError:
-        pass
-    return classes
+    """{kind: (model class, config class)} of the kinds of model the course ships."""
+    return {"unet": (UNet, UNetConfig), "evaluator": (Evaluator, EvaluatorConfig),
+            "text_encoder": (TextEncoder, TextEncoderConfig), "vae": (VAE, VAEConfig), "vae_decoder": (VAEDecoder, VAEConfig)}
 
 
 def _builders() -> dict[str, Callable[[dict], nn.Module]]:
@@ -94,11 +83,6 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _normalise(config: dict) -> dict:
-    """JSON round trip, so tuples and lists compare equal."""
-    return json.loads(json.dumps(config))
-
-
 def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: dict | None = None,
                     directory: Path = WEIGHTS_DIR, dtype: torch.dtype | None = None) -> dict:
     """Write NAME.safetensors and NAME.json into `directory` and record their hashes in its manifest.
@@ -114,7 +98,7 @@ def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: 
     state = {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype).contiguous()
              for k, v in model.state_dict().items()}
     save_file(state, str(weights))
-    config_path.write_text(json.dumps({"kind": kind, "config": _normalise(config), "meta": meta or {}}, indent=2) + "\n")
+    config_path.write_text(json.dumps({"kind": kind, "config": json_round_trip(config), "meta": meta or {}}, indent=2) + "\n")
     manifest_path = directory / MANIFEST
     manifest = read_manifest(directory)
     manifest[name] = {"sha256": sha256(weights), "config_sha256": sha256(config_path), "bytes": weights.stat().st_size}
@@ -129,7 +113,7 @@ def read_manifest(directory: Path = WEIGHTS_DIR) -> dict:
 
 
 def trained_on_cpu(meta: dict) -> bool:
-    """Whether a recipe's record (a checkpoint's `meta`) says it trained on a CPU (`recipes.machine` wrote its `machine`).
+    """Whether a recipe's record (a checkpoint's `meta`) says it trained on a CPU (`recipes.records.machine` wrote its `machine`).
     Minutes compare across runs only then: a GPU run's minutes depend on what else shared the GPU."""
     return meta.get("machine", "").startswith("CPU")
 
@@ -185,13 +169,6 @@ def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     return json.loads((directory / f"{name}.json").read_text())
 
 
-def config_differences(expected: dict, actual: dict) -> list[str]:
-    """Human-readable list of the fields where two configs differ."""
-    e, a = _normalise(expected), _normalise(actual)
-    return [f"{k}: expected {e.get(k, '<absent>')!r}, checkpoint has {a.get(k, '<absent>')!r}"
-            for k in sorted(set(e) | set(a)) if e.get(k, "<absent>") != a.get(k, "<absent>")]
-
-
 def load_checkpoint(name: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
     """(model in eval mode, info dict) for a shipped checkpoint; `expect` is a config (dict or dataclass) to match.
     Loading leaves torch's global RNG where it was (except inside `initialising_from_global_rng`, as recipes run)."""
@@ -221,8 +198,6 @@ def load_checkpoint(name: str, expect: dict | None = None, device=None, director
 def load_text_model(unet: str, encoder: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
     """(text-conditional model in eval mode, the U-Net's info dict) from a U-Net checkpoint and its text-encoder
     checkpoint, e.g. ("text_unet", "text_encoder") or ("latent_unet", "latent_text_encoder"); `expect` is the U-Net's."""
-    from .text import TextConditionedModel, TextConditioner
-
     net, info = load_checkpoint(unet, expect=expect, device=device, directory=directory)
     text_encoder, _ = load_checkpoint(encoder, device=device, directory=directory)
     return TextConditionedModel(net, TextConditioner(text_encoder)).eval(), info

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .plotting import to_display
-from .schedules import SCHEDULE_KINDS, NoiseSchedule
+from ..core.schedules import SCHEDULE_KINDS, NoiseSchedule
 
 
 def build_schedule(kind: str, T: int, beta_start: float, beta_end: float, cosine_s: float) -> NoiseSchedule:

@@ -1,0 +1,234 @@
+"""The image training loop: AdamW, warm-up and cosine decay, gradient clipping, EMA, AMP on GPU, checkpoints.
+
+`train_diffusion(net, schedule, next_batch, config)` trains any network that follows the model
+contract on batches from `next_batch(generator) -> (x0, cond)`. The shipped models are trained by
+`python -m diffusion_course.train RECIPE` (the recipes and their settings are in `recipes/`).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from ..core.loss import diffusion_loss
+from ..core.schedules import NoiseSchedule
+from ..runtime import config_differences, progress
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10_000  # optimiser steps
+    batch_size: int = 64  # images per step
+    lr: float = 1e-3  # peak AdamW learning rate
+    warmup: int = 200  # steps of linear learning-rate warm-up from 0
+    min_lr_frac: float = 0.05  # cosine decay ends at lr · min_lr_frac
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
+    ema_decay: float = 0.999  # EMA of the weights; effective decay min(ema_decay, (1+s)/(10+s)) at step s
+    prediction: str = "eps"  # what the network predicts: 'eps', 'x0' or 'v'
+    weighting: str = "none"  # loss weighting: 'none' or 'min_snr' (Hang et al. 2023)
+    cond_drop: float = 0.0  # probability of replacing an example's condition by the null one (for guidance)
+    amp: bool = True  # mixed precision (bfloat16 autocast) when training on CUDA; ignored on CPU
+    seed: int = 0  # seeds initial noise, timesteps and batches
+    sample_every: int = 0  # call `on_sample(step, ema_net)` every this many steps (0 = never)
+    checkpoint_every: int = 0  # save a resumable training state every this many steps (0 = never)
+    t_max: int | None = None  # train on timesteps t < t_max only (a low-noise expert); None = all of them
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class EMA:
+    """Exponential moving average of a model's weights (kept as a separate copy of the model)."""
+
+    def __init__(self, net: nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(net).eval().requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))  # average over fewer steps early on
+        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in net.parameters()], 1 - d)  # one launch
+        for e, b in zip(self.model.buffers(), net.buffers()):
+            e.copy_(b)
+
+
+def warmup_cosine(step: int, steps: int, warmup: int, final: float, peak: float = 1.0) -> float:
+    """Learning rate after `step` optimiser steps of `steps`: linear warm-up to `peak` over `warmup` steps, then cosine
+    decay to `peak · final` at the last step (the U-Nets' `lr_at`; with peak 1, the VAE decoder's multiplier). Written
+    as the two schedules were before they shared it, so their runs reproduce to the last bit."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress_ = (step - warmup) / max(1, steps - warmup)
+    return peak * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(progress_, 1.0))))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to `lr`, then cosine decay to `lr · min_lr_frac` at the last step."""
+    return warmup_cosine(step, cfg.steps, cfg.warmup, cfg.min_lr_frac, peak=cfg.lr)
+
+
+@dataclass
+class TrainResult:
+    ema: nn.Module  # the EMA weights: use these for sampling
+    losses: list[float] = field(default_factory=list)  # loss per step
+    seconds: float = 0.0  # wall-clock training time
+    images_per_second: float = 0.0
+    steps: int = 0  # optimiser steps in all (cfg.steps, or the number a time budget chose)
+
+    def summary(self) -> str:
+        return (f"{len(self.losses)} steps in {self.seconds / 60:.1f} min ({self.images_per_second:.1f} images/s), "
+                f"final loss {sum(self.losses[-100:]) / max(1, len(self.losses[-100:])):.4f}")
+
+
+def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callable, cfg: TrainConfig, *,
+                    drop_condition: Callable | None = None, on_sample: Callable | None = None,
+                    run_dir: str | Path | None = None, show_progress: bool = True, resume: bool = False,
+                    budget_seconds: float | None = None) -> TrainResult:
+    """Train `net` in place and return its EMA copy, loss history and speed.
+
+    next_batch(generator) -> (x0, cond) gives a batch on the CPU (cond may be None).
+    drop_condition(cond, mask) -> cond replaces the examples where `mask` is True by the null condition.
+    budget_seconds: train for about this long instead of `cfg.steps`. The number of steps is fixed once, from the
+    speed of the first steps of the warm-up (whose learning rates do not depend on the total), so a budgeted run
+    is step for step the run `cfg.steps = result.steps` would give: that number is what reproduces it.
+    """
+    device = next(net.parameters()).device
+    g = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema, start, losses = EMA(net, cfg.ema_decay), 0, []
+    if resume and run_dir is not None and (Path(run_dir) / "state.json").exists():
+        start, losses = load_training_state(Path(run_dir), net, ema, opt, cfg)
+        g.manual_seed(cfg.seed + start)  # a fresh, reproducible stream for the remaining steps
+    use_amp = cfg.amp and device.type == "cuda"
+    calibrate = _calibration_steps(cfg, budget_seconds, start)
+    if calibrate:  # run at least to the end of the timing window; the budget then sets the total
+        cfg = replace(cfg, steps=max(cfg.steps, calibrate[1] + 1))
+    pending: list[Tensor] = []  # losses still on the device: read back in groups, so the GPU is not waited on each step
+    net.train()
+    t0 = time.perf_counter()
+    bar = progress(desc="training", disable=not show_progress, initial=start, total=cfg.steps)
+    step = start
+    while step < cfg.steps:
+        x0, cond = next_batch(g)  # 1. a batch, with the condition dropped for some examples
+        x0, cond = x0.to(device, non_blocking=True), _to(cond, device)
+        if cfg.cond_drop > 0 and cond is not None:
+            cond = drop_condition(cond, (torch.rand(x0.shape[0], generator=g) < cfg.cond_drop).to(device))
+        for group in opt.param_groups:  # 2. learning-rate schedule
+            group["lr"] = lr_at(step, cfg)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):  # 3. loss
+            loss = diffusion_loss(net, x0, schedule, generator=g, prediction=cfg.prediction, cond=cond,
+                                  weighting=cfg.weighting, t_max=cfg.t_max)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # 4. update, with clipping, then the EMA
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        ema.update(net)
+        pending.append(loss.detach())
+        step += 1
+        bar.update(1)
+        checkpoint_due = bool(run_dir and cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+        if len(pending) == 25 or step == cfg.steps or checkpoint_due:
+            losses.extend(torch.stack(pending).float().cpu().tolist())
+            pending.clear()
+            if show_progress:
+                bar.set_postfix(loss=f"{sum(losses[-100:]) / len(losses[-100:]):.4f}", refresh=False)
+        if calibrate and step == calibrate[0]:
+            t_first = time.perf_counter()
+        if calibrate and step == calibrate[1]:  # the budget fixes the number of steps, once
+            per_step = (time.perf_counter() - t_first) / (calibrate[1] - calibrate[0])
+            cfg = replace(cfg, steps=max(step + 1, int(budget_seconds / per_step)))
+            bar.total = cfg.steps
+            print(f"time budget {budget_seconds / 60:.1f} min at {per_step * 1000:.1f} ms/step: {cfg.steps} steps",
+                  flush=True)
+        if on_sample and cfg.sample_every and step % cfg.sample_every == 0:
+            on_sample(step, ema.model)
+        if checkpoint_due:
+            save_training_state(Path(run_dir), net, ema, opt, step, losses, cfg)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    net.eval()
+    done = cfg.steps - start
+    return TrainResult(ema.model, losses, seconds, done * cfg.batch_size / max(seconds, 1e-9), cfg.steps)
+
+
+def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None, start: int) -> tuple[int, int] | None:
+    """(first, last) step of the timing window a time budget is converted at, inside the warm-up; None = no budget."""
+    if budget_seconds is None:
+        return None
+    if budget_seconds <= 0:
+        raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
+    last = min(50, cfg.warmup)
+    if start > 0 or last < 10:
+        raise ValueError("a time budget needs a fresh run with a warm-up of at least 10 steps: the step count is "
+                         f"fixed while the learning rate is still warming up (warmup={cfg.warmup}, start={start})")
+    return last // 5, last
+
+
+def _to(cond, device):
+    if cond is None or torch.is_tensor(cond):
+        return None if cond is None else cond.to(device)
+    return {k: v.to(device) for k, v in cond.items()}
+
+
+def save_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int,
+                        losses: list[float], cfg: TrainConfig) -> None:
+    """A resumable state as safetensors (weights, EMA, Adam moments) + JSON (step, losses, config)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})
+    for i, state in opt.state_dict()["state"].items():
+        tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
+    # write to temporary names, then rename: an interrupted save never leaves a half-written state
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(run_dir / "state.safetensors.tmp"))
+    (run_dir / "state.json.tmp").write_text(json.dumps({"step": step, "ema_updates": ema.updates, "losses": losses,
+                                                        "config": cfg.to_dict()}))
+    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
+    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
+
+
+def load_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
+                        cfg: TrainConfig | None = None) -> tuple[int, list[float]]:
+    """Restore what `save_training_state` wrote; returns (step, losses). With `cfg`, refuse a state saved with
+    different settings (other than the number of steps and checkpoint cadence, which a resumed run may change)."""
+    meta = json.loads((run_dir / "state.json").read_text())
+    if cfg is not None:
+        free = {"steps", "checkpoint_every", "sample_every"}
+        diffs = [d for d in config_differences({k: v for k, v in cfg.to_dict().items() if k not in free},
+                                               {k: v for k, v in meta["config"].items() if k not in free})]
+        if diffs:
+            raise ValueError(f"cannot resume from {run_dir}: it was trained with different settings: " + "; ".join(diffs))
+    tensors = load_file(str(run_dir / "state.safetensors"))
+    device = next(net.parameters()).device
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+    ema.model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    ema.updates = meta["ema_updates"]
+    state = opt.state_dict()
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state["state"].setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
+    opt.load_state_dict(state)
+    return meta["step"], meta["losses"]
+
+
+def batches_from_tensors(images: Tensor, labels: Tensor | None, batch_size: int) -> Callable:
+    """next_batch for an in-memory tensor of images (and optional labels as the condition)."""
+    def next_batch(g: torch.Generator):
+        idx = torch.randint(0, images.shape[0], (batch_size,), generator=g)
+        return images[idx], (labels[idx] if labels is not None else None)
+
+    return next_batch
+
