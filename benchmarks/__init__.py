@@ -1,1 +1,1 @@
-"""Benchmarks: heavy measurements that write their numbers into BENCHMARKS.md (not timed tests)."""
+"""Benchmarks: heavy measurements that write their numbers into docs/benchmarks.md (not timed tests)."""

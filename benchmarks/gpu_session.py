@@ -1,7 +1,7 @@
 """What a GPU changes: speed measured on the GPU alone, and the course's recipes trained there.
 
     python -m benchmarks.gpu_session measure   # on a CUDA GPU: writes benchmarks/results/gpu_speed.json
-    python -m benchmarks.gpu_session           # writes "On a GPU" in BENCHMARKS.md from the recorded results
+    python -m benchmarks.gpu_session           # writes "On a GPU" in docs/benchmarks.md from the recorded results
 
 `measure` times, with the GPU to itself: one training step of the patched pixel U-Net, `PATCHED_UNET` (batch 256 and 512)
 with and without bfloat16 autocast (what `train_diffusion` switches on for CUDA), and the shipped pixel and latent text models'
@@ -12,7 +12,9 @@ warm-up steps; sampling: medians of 3 runs after one warm-up.
 The training runs (benchmarks/results/gpu_runs.json) are the recipes' own records: five runs side by side on one GPU,
 each with a 5-minute budget (`--minutes 5 --batch-size 512 --device cuda`; each JSON's `reproduce` gives the step count
 that budget chose), next to the CPU-trained models they are compared with. The GPU was shared, so their minutes are
-upper bounds for one run alone.
+upper bounds for one run alone. Most of these runs trained designs the course measured and does not ship (the patched
+pixel U-Nets and the latent U-Net with attention at 8×8, `recipes.studies`); of them, only the VAE ships. docs/gpu.md
+summarises the section.
 """
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ def measure(path: Path) -> dict:
     out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
            "amp": {}, "latent_vs_pixel": {}}
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    net = dc.UNet(PATCHED_UNET)  # the unconditional model's U-Net when this was recorded
+    net = dc.UNet(PATCHED_UNET)  # the recorded autocast timings are of this design
     for bs in (256, 512):  # autocast off / on, alternating blocks
         noise = lambda: (torch.randn(bs, 3, 32, 32, generator=g).to(device), None)  # noqa: E731
         fp32, bf16 = [], []
@@ -193,29 +195,30 @@ def write_section() -> None:
     cpu_minutes = runs["uncond"]["cpu"]["seconds"] / 60
     ratios = [r[k] for r in speed["latent_vs_pixel"].values() for k in ("ratio_train", "ratio_sample")]
     as_json = lambda cfg: json.loads(json.dumps(cfg.to_dict()))  # noqa: E731 (tuples become lists, as recorded)
-    timed = speed.get("latent_unet", as_json(ATTENTIVE_LATENT_UNET))  # the first session timed it but did not record it
+    timed = speed.get("latent_unet", as_json(ATTENTIVE_LATENT_UNET))  # a recording without the key timed this design
     current = timed == as_json(LATENT_UNET)
-    which, ref = ("latent model's", ' (BENCHMARKS "Latent vs pixel diffusion")') if current else ("first latent U-Net's", "")
+    which, ref = ("latent model's", ' ("Latent vs pixel diffusion")') if current else ("attentive latent U-Net's", "")
     lvp_verdict = (f"The {which} advantage on the 2-core CPU{ref} mostly "
                    f"disappears on this GPU (latent / pixel between {min(ratios):.2f}× and {max(ratios):.2f}×). A plausible "
                    "reading, not measured here: at these sizes the GPU is not limited by arithmetic, which is what the "
                    "latent model saves." if max(ratios) < 2 else
                    f"On this GPU latent / pixel lies between {min(ratios):.2f}× and {max(ratios):.2f}×.")
     if not current:
-        lvp_verdict += (f" These times are for the latent U-Net shipped then (attention at levels {tuple(timed['attention_levels'])}, "
-                        f"middle attention {timed['mid_attention']}); the one shipped now (attention at levels "
-                        f"{LATENT_UNET.attention_levels}, middle attention {LATENT_UNET.mid_attention}) has not been timed "
-                        "on a GPU.")
+        lvp_verdict += (f" These times are for `ATTENTIVE_LATENT_UNET` (attention at levels {tuple(timed['attention_levels'])}, "
+                        f"middle attention {timed['mid_attention']}) against the patched pixel text U-Net "
+                        f"(`PATCHED_TEXT_UNET`), designs measured and not shipped; the shipped latent U-Net (attention at "
+                        f"levels {LATENT_UNET.attention_levels}, middle attention {LATENT_UNET.mid_attention}) and pixel "
+                        "text U-Net have not been timed on a GPU.")
     ships = lambda name, unet: ("ships" if _ships(runs[name]["gpu"], unet) else "is not shipped")  # noqa: E731
     tg, tc = runs["text"]["gpu"], runs["text"]["cpu"]
     more = tg["train"]["steps"] * tg["train"]["batch_size"] / (tc["train"]["steps"] * tc["train"]["batch_size"])
     cls_g, cls_c = runs["class"]["gpu"]["quality"], runs["class"]["cpu"]["quality"]
-    body = f"""Recorded on {gpu} (torch {speed['torch']}) in the first of two 15-minute sessions. Speed first, measured with the GPU to
+    body = f"""Recorded on {gpu} (torch {speed['torch']}) in two 15-minute sessions; single runs throughout. Speed first, measured with the GPU to
 itself (`python -m benchmarks.gpu_session measure`; "float32" runs convolutions in TF32, PyTorch's default on CUDA):
 
 {chr(10).join(amp)}
 
-{amp_verdict}: the patched (32, 64, 128) U-Net (`PATCHED_UNET`, the unconditional model's then) has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
+{amp_verdict}: the patched (32, 64, 128) U-Net (`recipes.studies.PATCHED_UNET`, measured and not shipped) has 2.9M parameters at 32×32. `train_diffusion` leaves autocast on for CUDA
 (`TrainConfig.amp`); larger networks, not measured here, are where it is meant to pay.
 
 {chr(10).join(lvp)}
@@ -223,34 +226,33 @@ itself (`python -m benchmarks.gpu_session measure`; "float32" runs convolutions 
 (Training steps with bfloat16 autocast, as the recipes train; sampling: DPM-Solver++(2M), 20 steps, w = 3, decode
 included, median of 3 after one warm-up.) {lvp_verdict}
 
-**Training on the GPU** (the recipes' own records, benchmarks/results/gpu_runs.json; the five GPU runs shared one {gpu}
+**Training on the GPU, first session** (the recipes' own records, benchmarks/results/gpu_runs.json; the five GPU runs shared one {gpu}
 with each other and with notebooks, so their minutes are upper bounds for one run alone; each `reproduce` command gives
 the step count the 5-minute budget chose). One run each: batch, images seen, device and torch version differ between a
 CPU row and its GPU row, so the differences are observations, not causes:
 
 {chr(10).join(table)}
 
-- `uncond` (the patched (32, 64, 128) U-Net shipped then): {runs['uncond']['gpu']['seconds'] / 60:.0f} minutes on the GPU against {cpu_minutes:.0f} on the CPU: FD
+- `uncond` (both rows trained the patched (32, 64, 128) U-Net, `PATCHED_UNET`; the shipped `uncond` is the unpatched
+  (16, 32, 64) one, "Time to quality"): {runs['uncond']['gpu']['seconds'] / 60:.0f} minutes on the GPU against {cpu_minutes:.0f} on the CPU: FD
   {up['fd_ratio']:.1f}× against {uc['fd_ratio']:.1f}×, recognised {_pct(up['recognised'])} against {_pct(uc['recognised'])}; its
   curve (FD / floor against training minutes, 1,000 samples each): {curve_text}. The 3× bar needs far more than either.
 - The text model: shape and colour both right in {_pct(tg['quality']['accuracy']['shape_and_colour'])} of seen-pair samples
   against {_pct(tc['quality']['accuracy']['shape_and_colour'])} on the CPU, with the same recipe options and seed and {more:.0f}× the
-  images. This run {ships('text', 'text_unet')}: it shipped until 2026-11-29, when a 2-core CPU fine-tune of notebook 04's
-  `uncond` replaced it (notebook 07; since 2026-12-03 the shipped text model fine-tunes the class model instead,
-  `--init-from class`). The `text` command builds that U-Net now, so these two rows' commands no longer
-  rebuild the patched model they trained, and the speed table's pixel columns are that earlier model's.
+  images. This run {ships('text', 'text_unet')}. Both rows trained the patched text U-Net (`PATCHED_TEXT_UNET`) from
+  scratch; the `text` command builds the shipped design (notebook 04's U-Net with cross-attention, fine-tuned from the
+  class model with `--init-from class`), so these rows' commands do not rebuild the model they trained.
 - The class model from scratch on the GPU: {_pct(cls_g['accuracy']['shape'])} of samples have the requested shape against
   {_pct(cls_c['accuracy']['shape'])} fine-tuned on the CPU, at FD {cls_g['fd_ratio']:.1f}× against {cls_c['fd_ratio']:.1f}×. This run
   {ships('class', 'class')}.
-- The latent runs: BENCHMARKS "Latent model: how its text encoder starts". The one with the pixel model's encoder
-  recipe {ships('latent_tokens', 'latent_unet')}. They trained the first latent U-Net on the first VAE's latents, with the
-  recipe's defaults of that time (on the CPU: 8,000 steps × 64); the same commands now train the current U-Net. So do the
-  `uncond` commands (now the unpatched (16, 32, 64) U-Net) and the `class` commands: `CLASS_UNET` is that U-Net too since
-  2026-11-29, so the class rows' commands (here and below) no longer rebuild the patched model they trained, and the plain
-  `class` command fine-tunes `uncond` for 19,448 steps × 64 (the shipped class model since 2026-12-03, notebook 06; 4,862
-  steps shipped 2026-11-29 to 12-02, then 9,724 steps for part of 12-02, then 14,586 steps to 12-03)."""
+- The latent runs: "Latent model: how its text encoder starts". The one with the pixel model's encoder
+  recipe {ships('latent_tokens', 'latent_unet')}. They trained `ATTENTIVE_LATENT_UNET` (attention at 8×8 too) on the latents
+  of the CPU recipe's VAE (the first row of the VAE table below), 8,000 steps × 64 on the CPU; the same commands train the
+  shipped latent U-Net. Likewise the `uncond` and `class` commands build the unpatched (16, 32, 64) U-Net (the plain `class`
+  command fine-tunes `uncond` for 19,448 steps × 64), so the rows' commands here and below do not rebuild the patched
+  models they trained."""
     body += "\n\n" + _second_session(recorded["second_session"])
-    record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body, date=speed["date"],
+    record("gpu_session", "On a GPU", "python -m benchmarks.gpu_session", body,
            where=f"{gpu} (recorded); this section written from benchmarks/results/gpu_*.json")
 
 
@@ -259,7 +261,7 @@ def _second_session(session: dict) -> str:
     runs = session["runs"]
     table = ["| model | shared the GPU with | command | steps × batch = images | training minutes | adherence (w = 3) | FD / floor | recall |",
              "|---|---|---|---:|---:|---|---:|---:|"]
-    for name, label in (("class", "`class`"), ("latent", "latent, on the new VAE")):
+    for name, label in (("class", "`class`"), ("latent", "latent, on the GPU-trained VAE")):
         run = runs[name]["gpu"]
         table.append(_run_row(label, run, where=runs[name]["shared_with"], cmd=_without_out(run["reproduce"])))
     vae = ["| VAE | trained on | steps × batch = images | minutes | PSNR (dB) | shape | colour | size | FD / floor | recognised |",
@@ -274,7 +276,9 @@ def _second_session(session: dict) -> str:
     more = g["steps"] * g["batch_size"] / (c["steps"] * c["batch_size"])
     shipped = [label for name, label, ckpt in (("class", "the class run", "class"), ("latent", "the latent run", "latent_unet"),
                                                ("vae", "the VAE", "vae")) if _ships(runs[name]["gpu"], ckpt)]
-    return f"""**A second session.** {session['note']}
+    return f"""**Training on the GPU, second session** (benchmarks/results/gpu_runs.json, `second_session`, says how the session
+ran): a class model from scratch on the patched U-Net (7-minute budget) and the VAE (2-minute budget) beside other runs,
+then a latent model (`ATTENTIVE_LATENT_UNET`) on that VAE with the GPU to itself.
 
 {chr(10).join(table)}
 
@@ -283,8 +287,8 @@ The VAE (reconstructions of 1,000 test images, float16 weights as shipped):
 {chr(10).join(vae)}
 
 One run each: trained on {more:.1f}× the images, at batch {g['batch_size']} against {c['batch_size']}, the VAE keeps the shape in
-{_pct(g['reconstruction']['accuracy']['shape'])} of reconstructions instead of {_pct(c['reconstruction']['accuracy']['shape'])}, so it no
-longer caps the latent model's shape near 46%. Shipped: {', '.join(shipped) or 'none of these runs'}."""
+{_pct(g['reconstruction']['accuracy']['shape'])} of reconstructions instead of {_pct(c['reconstruction']['accuracy']['shape'])}, so it does not
+cap the latent model's shape near 46% as the CPU recipe's VAE does. Shipped: {', '.join(shipped) or 'none of these runs'}."""
 
 
 def main(argv=None) -> None:

@@ -1,20 +1,21 @@
-"""The latent text model (notebook 08) with its text encoder started two ways: trained with the U-Net from random weights
+"""A study: the latent text model with its text encoder started two ways: trained with the U-Net from random weights
 (the recipe's default) or pretrained on the captions alone and then frozen (`--pretrain-encoder --frozen-encoder`) — the
-experiment of "Text model: how it starts, and where position is lost" for the pixel model — on the 2-core CPU; and two
-runs on a GPU (batch 512): the default, and the pixel model's encoder recipe (`--pretrain-encoder --token-targets
---frozen-encoder`), which shipped until the VAE was retrained on a GPU (all four runs here use the first, CPU-trained VAE).
+study of "Text model: how it starts, and where position is lost" for the latent model — on the 2-core CPU; and two runs
+on a GPU (batch 512): the default, and the pixel model's encoder recipe (`--pretrain-encoder --token-targets
+--frozen-encoder`). Appendix a3 (closing the latent gap) reads its results.
 
     python -m benchmarks.latent_init [--default DIR] [--pretrained DIR] [--gpu-default DIR] [--gpu-tokens DIR]
 
-Each DIR holds a `latent_unet` + `latent_text_encoder` checkpoint written by the latent recipe of that time: the first
-latent U-Net (`recipes_latent.ATTENTIVE_LATENT_UNET`) on the first, CPU-trained VAE. Those folders were not kept, and the
-recipe has changed since (U-Net, VAE, defaults), so the benchmark refuses to run without all four rather than retrain
-them with today's recipe; its recorded section stays as a record. Defaults: runs/latent_default,
-runs/latent_pretrained, runs/gpu_latent, runs/gpu_latent_tt; the table marks the run whose U-Net is the
-shipped `latent_unet` (same sha256). Quality is what each run recorded in its JSON (500 seen-pair and 500 held-out-pair
+Each DIR holds a `latent_unet` + `latent_text_encoder` checkpoint of a design measured and not shipped: the latent U-Net
+with attention at 8×8 too (`recipes.studies.ATTENTIVE_LATENT_UNET`), 8,000 steps × 64 on the CPU, on the latents of the
+VAE the CPU recipe trains (`python -m diffusion_course.train vae`), not the shipped GPU-trained one. The latent recipe
+builds the shipped design on the shipped VAE, so it cannot retrain these runs: the benchmark refuses to run without all
+four folders, and its recorded section stands as the study's result. Defaults: runs/latent_default,
+runs/latent_pretrained, runs/gpu_latent, runs/gpu_latent_tt; the table marks a run whose U-Net is the shipped
+`latent_unet` (same sha256). Quality is what each run recorded in its JSON (500 seen-pair and 500 held-out-pair
 test captions, w = 3, the same prompts and seeds for all); how much the text encoder's token features change when one
-word changes (`evaluation.context_sensitivity`) is measured here.
-Writes "Latent model: how its text encoder starts" in BENCHMARKS.md.
+word changes (`evaluation.text_probes.context_sensitivity`) is measured here.
+Writes "Latent model: how its text encoder starts" in docs/benchmarks.md (studies).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ RUNS = (("text encoder trained with the U-Net from random weights", "default", "
 
 
 def first_vae_shape() -> float:
-    """Shape accuracy of the first VAE's reconstructions, as recorded (the runs here were trained on its latents; the
-    shipped VAE has since been retrained on a GPU: benchmarks/results/gpu_runs.json, second session)."""
+    """Shape accuracy of the CPU recipe's VAE reconstructions, as recorded (the runs here were trained on its latents; the
+    shipped VAE is the GPU run beside it: benchmarks/results/gpu_runs.json, `second_session`)."""
     runs = json.loads((Path(__file__).resolve().parent / "results" / "gpu_runs.json").read_text())
     return runs["second_session"]["runs"]["vae"]["cpu"]["reconstruction"]["accuracy"]["shape"]
 
@@ -51,10 +52,10 @@ def main() -> None:
     args = p.parse_args()
     folders = {option: getattr(args, option.replace("-", "_")) for _, option, *_ in RUNS}
     missing = [str(folder) for folder in folders.values() if not (folder / "latent_unet.safetensors").exists()]
-    if missing:  # the recipe has changed since (U-Net, VAE, defaults): training now would not reproduce these rows
-        raise SystemExit(f"This benchmark reads its four recorded runs of the first latent U-Net on the first VAE, and "
-                         f"{len(missing)} of their folders are missing ({', '.join(missing)}); the latent recipe has changed "
-                         "since, so it cannot retrain them.")
+    if missing:  # the latent recipe builds another U-Net on another VAE: training now would not reproduce these rows
+        raise SystemExit(f"This benchmark reads its four recorded runs of ATTENTIVE_LATENT_UNET on the CPU recipe's VAE, "
+                         f"and {len(missing)} of their folders are missing ({', '.join(missing)}); the latent recipe builds "
+                         "the shipped U-Net on the shipped VAE, so it cannot retrain them.")
     rows = []
     for label, option, _, options in RUNS:
         model, meta, shipped = load(folders[option], options, ATTENTIVE_LATENT_UNET, recipe="latent",
@@ -76,7 +77,7 @@ def main() -> None:
     d, fr, gd, gt = ({"q": q, "ctx": c, "minutes": meta["seconds"] / 60, "meta": meta} for _, meta, q, _, c in rows)
     pct = lambda r, k: f"{r['q'][k]:.1%}" if k.startswith("held_out") else f"{r['q']['accuracy'][k]:.1%}"  # noqa: E731
     a, b = WORD_SWAPS["position"]
-    vae_shape = first_vae_shape()  # all four runs used the first, CPU-trained VAE
+    vae_shape = first_vae_shape()  # all four runs used the CPU recipe's VAE
     capped = all(r["q"]["accuracy"]["shape"] <= vae_shape + 0.03 for r in (d, fr, gd, gt))  # 500 samples: ±2 points
     cap = ": the VAE caps it, whatever the encoder" if capped else ""
     gain = fr["q"]["accuracy"]["shape_and_colour"] - d["q"]["accuracy"]["shape_and_colour"]
@@ -84,9 +85,10 @@ def main() -> None:
     verdict = (f"Against the default, shape and colour both right changes by {100 * gain:+.1f} points on seen pairs and "
                f"{-100 * loss:+.1f} on never-seen ones.")
     body = f"""The latent recipe (`python -m diffusion_course.train latent`: {rows[0][1]['train']['steps']} steps ×
-{rows[0][1]['train']['batch_size']} on the latents of the course's first VAE, trained on the CPU) two ways on the 2-core CPU, and two ways on a GPU
+{rows[0][1]['train']['batch_size']}, on the latent U-Net with attention at 8×8 too (`recipes.studies.ATTENTIVE_LATENT_UNET`, a
+design measured and not shipped) and the latents of the VAE the CPU recipe trains) two ways on the 2-core CPU, and two ways on a GPU
 ({rows[2][1]['machine'].split(',')[0]}, `--batch-size 512`, 5 minutes each on a GPU shared with other training runs); pretraining is
-`prompts.pretrain_text_encoder` ({fr_steps(rows)} steps, the course's stand-in for CLIP). Quality as each run recorded it
+`training.text_encoder.pretrain_text_encoder` ({fr_steps(rows)} steps, the course's stand-in for CLIP). Quality as each run recorded it
 (500 seen-pair and 500 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps). Last column, measured in this run:
 ‖T(a) − T(b)‖ / ‖T(a)‖ of the text encoder's token features when the colour word changes ('a large red circle' → 'a large
 blue circle') and when the position does ('{a}' → '{b}').

@@ -10,11 +10,12 @@ held-out-pair test captions each, w = 3). The rows for the fine-tuned decoder `v
 record while that record is of the shipped latent U-Net, and are measured here the same way otherwise. The rows for the
 low-noise expert `latent_refiner` (the latent U-Net for t ≥ its switch, the expert below) come from its recipe's record;
 its sampling speed is measured here too, alternating with the others. Writes "Latent vs pixel diffusion" in
-BENCHMARKS.md.
+docs/benchmarks.md.
 """
 from __future__ import annotations
 
 import copy
+import re
 import time
 
 import torch
@@ -53,6 +54,11 @@ from diffusion_course.training.checkpoints import (
 from .record import median, record
 
 BATCH, TRAIN_RUNS, SAMPLE_RUNS, GUIDANCE = 64, 7, 5, 3.0
+
+
+def _without_out(command: str) -> str:
+    """`command` without its `--out DIR` (where a run wrote its checkpoint is not part of the recipe)."""
+    return re.sub(r" --out \S+", "", command)
 
 
 def load_models():
@@ -145,11 +151,11 @@ def main() -> None:
     if dec_meta:  # the same latent U-Net, its samples drawn by the fine-tuned decoder
         if decoder_record_is_current(dec_meta):
             ft, how, source = dec_meta["latent_model_quality"], "recorded", f"recorded by `{dec_meta['command']}`"
-        else:  # the decoder recipe measured an earlier latent U-Net: measure the shipped one now, the same way
+        else:  # the decoder's record is of another latent U-Net: measure the shipped one here, the same way
             vae_ft = with_decoder(adapter.vae, load_checkpoint("vae_decoder")[0])
             ft = latent_quality(latent, latent_schedule, dc.LatentAdapter(vae_ft), torch.device("cpu"))
             how, source = "measured", ("measured in this run as the latent recipe measures (the decoder's own record "
-                                       "was taken with an earlier latent U-Net)")
+                                       "is of another latent U-Net)")
         decoder_note = (f" The fine-tuned decoder's rows: the same latent U-Net and captions, {source} (the decoder "
                         f"alone retrained, the encoder and so every latent unchanged; sampling speed is the same "
                         f"network's).")
@@ -198,12 +204,12 @@ def main() -> None:
             f"`{vae_info['meta'].get('reproduce', vae_info['meta']['command'])}` / `{lat_info['meta'].get('reproduce', lat_info['meta']['command'])}` "
             f"(pixel minutes {'include the models it was fine-tuned from: ' + ', then '.join(n for n, _ in starts) if starts else 'are the text recipe alone: it trains from scratch'}; "
             f"latent minutes include the VAE and "
-            f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The issue's goal: ≥ 4× faster training and sampling with adherence and FD "
+            f"encoding the training set once; minutes are compared only when all three were trained on one CPU: a GPU run's minutes depend on what else shared the GPU). The course's goal: ≥ 4× faster training and sampling with adherence and FD "
             f"within 20%.{decoder_note}"
-            + (f" The low-noise expert's rows: `{ref_meta['command']}`, the latent U-Net grown (unet.grow: {', '.join(config_changes(LATENT_UNET, REFINER_UNET))}) "
+            + (f" The low-noise expert's rows: `{ref_meta.get('reproduce', ref_meta['command'])}`, the latent U-Net grown (unet.grow: {', '.join(config_changes(LATENT_UNET, REFINER_UNET))}) "
                f"and fine-tuned on timesteps t < {ref_meta['t_switch']} only, handed every sampling step below that (experts.SwitchAtTimestep); "
                f"quality as its recipe recorded it, with each decoder." if has_expert else "")
-            + (f" The wider decoder's rows: `{wide_meta['command']}`, the fine-tuned decoder widened 2× (vae_decoder.widen_decoder) "
+            + (f" The wider decoder's rows: `{_without_out(wide_meta['command'])}`, the fine-tuned decoder widened 2× (vae_decoder.widen_decoder) "
                f"and fine-tuned on, the pair's samples drawn by it, as its recipe recorded them." if has_wide else "")
             + "\n\n" + "\n".join(lines))
     print(body)

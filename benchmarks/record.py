@@ -1,11 +1,12 @@
-"""Write one benchmark's results into its own section of BENCHMARKS.md, replacing the previous run's.
+"""Write one benchmark's results into its own section of docs/benchmarks.md, replacing the previous run's.
 
-Each benchmark owns the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`; sections
-of other benchmarks are left alone, so benchmarks can be rerun one at a time.
+Each benchmark owns the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`; sections of other benchmarks
+are left alone, so benchmarks can be rerun one at a time. The file has two parts: current results first, then, after
+the `<!-- studies -->` marker, studies of designs the course measured and does not ship (`STUDIES`). A section not yet
+in the file is added at the end of its part.
 """
 from __future__ import annotations
 
-import datetime
 import os
 import platform
 import re
@@ -14,7 +15,12 @@ from pathlib import Path
 
 import torch
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+STUDIES_MARKER = "<!-- studies -->"
+#: benchmarks that measure designs the course does not ship: their sections go in the studies part
+STUDIES = frozenset({"unet_vs_diffusers", "text_init", "text_position", "latent_init", "gpu_session"})
+HEADER = ("# Benchmarks\n\nNumbers written by the scripts in `benchmarks/` (`python -m benchmarks.NAME`; "
+          "`make benchmarks` runs them all).\n")
 
 
 def machine() -> str:
@@ -30,17 +36,22 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD, where: str | None = None,
-           date: str | None = None) -> None:
-    """Replace (or append) the section `name` of BENCHMARKS.md with `body` (markdown); `where` and `date` replace this
-    machine and today (for results measured elsewhere, then written here)."""
-    stamp = date or datetime.date.today().isoformat()
+def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD, where: str | None = None) -> None:
+    """Replace (or add) the section `name` of docs/benchmarks.md with `body` (markdown); `where` replaces this machine's
+    description (for results measured elsewhere, then written here)."""
     section = (
         f"<!-- bench:{name} -->\n## {title}\n\n"
-        f"Measured {stamp} on {where or machine()}.  \nCommand: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->"
+        f"Machine: {where or machine()}.  \nCommand: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->"
     )
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nNumbers written by the scripts in `benchmarks/`.\n"
+    text = path.read_text() if path.exists() else HEADER
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    elif name not in STUDIES and STUDIES_MARKER in text:  # a new current result: at the end of the first part
+        head, tail = text.split(STUDIES_MARKER, 1)
+        text = head.rstrip() + "\n\n" + section + "\n\n" + STUDIES_MARKER + tail
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(section)

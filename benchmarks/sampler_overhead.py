@@ -4,7 +4,7 @@
 
 DPM-Solver++(2M), 20 trailing steps (the course default), batch 64. Measured twice: with the shipped U-Net (what a user
 waits for) and with a model that returns zeros (the loop's own overhead). Medians of 7 runs,
-alternating the two loops so machine noise hits both alike. Writes "Sampling loop overhead" in BENCHMARKS.md.
+alternating the two loops so machine noise hits both alike. Writes "Sampling loop overhead" in docs/benchmarks.md.
 """
 from __future__ import annotations
 

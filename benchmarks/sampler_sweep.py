@@ -5,7 +5,7 @@
 For each sampler and NFE budget, n samples start from the same initial noise (seed 1234) and are
 judged by the evaluator (FD / floor at the same n, recognition, precision, recall); wall-clock per
 image is measured on this machine with batches of 250. Writes benchmarks/results/sampler_sweep.json
-(plotted by notebook 05) and the "Samplers" section of BENCHMARKS.md.
+(plotted by notebook 05) and the "Samplers" section of docs/benchmarks.md.
 """
 from __future__ import annotations
 

@@ -1,26 +1,24 @@
-"""What decides which words the pixel text model listens to: where the U-Net starts (fine-tuned from `uncond` or from
-random weights), whether its attention layers know where each pixel is (the position embedding), and whether the text
-encoder learns with the U-Net or stays frozen — at its random initialisation, or after a short pretraining on the
-captions alone (`prompts.pretrain_text_encoder`, the course's stand-in for CLIP). Notebook 07, section 6.
+"""A study of what decides which words the pixel text model listens to: where the U-Net starts (fine-tuned from an
+unconditional model or from random weights), whether its attention layers know where each pixel is (the position
+embedding), and whether the text encoder learns with the U-Net or stays frozen — at its random initialisation, or after
+a short pretraining on the captions alone (`training.text_encoder.pretrain_text_encoder`, the course's stand-in for
+CLIP). Appendix a2 (how the text model was trained) reads its results.
 
     python -m benchmarks.text_init [--finetuned DIR] [--scratch DIR] [--position DIR] [--frozen DIR] [--pretrained DIR]
                                    [--pretrained-joint DIR] [--tokens DIR] [--gpu DIR]
 
-Each DIR holds a `text_unet` + `text_encoder` checkpoint written by the text recipe of its time (about 40-50 minutes each
-on a 2-core CPU, with the command in the table); a DIR without one is refused (see below). The fine-tuned run started
-from the earlier, patched `uncond` (the text U-Net's own design then). Defaults: runs/text_finetuned,
-runs/text_scratch, runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint,
-runs/text_tokens, runs/gpu_text (a GPU run: the options in `GPU_RUNS`; refused without a CUDA GPU); the table marks
-the run whose U-Net is the shipped `text_unet` (same sha256). Quality is what
-each run recorded in its JSON (500 seen-pair and 500 held-out-pair test captions, w = 3, the same prompts and seeds for
-all); the word probe and the text encoder's share of it (`evaluation.word_sensitivity`,
-`evaluation.context_sensitivity`) are measured here.
-Writes "Text model: how it starts, and where position is lost" in BENCHMARKS.md.
-
-These runs built the text U-Net of their time, the patched `PATCHED_UNET` with cross-attention (`PATCHED_TEXT_UNET`),
-trained with min-SNR weighting. Since 2026-11-29 the text recipe builds `TEXT_UNET` (notebook 04's U-Net, fine-tuned from
-`uncond`, no min-SNR weighting) and has no `--attention-position` option (its U-Net always has the embedding), so a DIR
-without a recorded run can no longer be trained afresh from this table's commands; the recorded DIRs still load.
+Every run here trained the patched text U-Net (`recipes.studies.PATCHED_TEXT_UNET`, a design measured and not shipped)
+with min-SNR weighting, about 40-50 minutes each on a 2-core CPU; the fine-tuned run started from the unconditional
+recipe trained on the patched U-Net (`PATCHED_UNET`). Each DIR holds one run's `text_unet` + `text_encoder` checkpoint.
+The text recipe builds the shipped `TEXT_UNET` (notebook 04's U-Net with cross-attention, no min-SNR weighting, the
+position embedding always on) and has no `--attention-position` option, so these runs cannot be trained afresh from the
+table's commands: a DIR without its recorded run is refused. Defaults: runs/text_finetuned, runs/text_scratch,
+runs/text_position, runs/text_frozen, runs/text_pretrained, runs/text_pretrained_joint, runs/text_tokens, runs/gpu_text
+(a GPU run: the options in `GPU_RUNS`; refused without a CUDA GPU); the table marks a run whose U-Net is the shipped
+`text_unet` (same sha256). Quality is what each run recorded in its JSON (500 seen-pair and 500 held-out-pair test
+captions, w = 3, the same prompts and seeds for all); the word probe and the text encoder's share of it
+(`evaluation.text_probes.word_sensitivity`, `context_sensitivity`) are measured here.
+Writes "Text model: how it starts, and where position is lost" in docs/benchmarks.md (studies).
 """
 from __future__ import annotations
 
@@ -54,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ATTRS = ("shape", "colour", "size", "position")
 POSITION = replace(PATCHED_TEXT_UNET, attention_position=True)
 # (label, option, default folder, recipe options, expected U-Net config)
-RUNS = (("fine-tuned from `uncond`", "finetuned", "text_finetuned", [], PATCHED_TEXT_UNET),
+RUNS = (("fine-tuned from the patched unconditional model", "finetuned", "text_finetuned", [], PATCHED_TEXT_UNET),
         ("from scratch", "scratch", "text_scratch", ["--from-scratch"], PATCHED_TEXT_UNET),
         ("from scratch, position embedding", "position", "text_position", ["--from-scratch", "--attention-position"],
          POSITION),
@@ -82,9 +80,10 @@ def load(folder: Path, options: list[str], expect, recipe: str = "text", gpu: li
     `gpu` for a GPU run); `shipped`: its U-Net weights are the ones the package ships (same sha256)."""
     unet, encoder = ("text_unet", "text_encoder") if recipe == "text" else ("latent_unet", "latent_text_encoder")
     if not (folder / f"{unet}.safetensors").exists():
-        if recipe == "text":  # the text recipe now builds another U-Net (TEXT_UNET) than these runs did
-            raise SystemExit(f"{folder} has no {unet}: the text runs of this table can no longer be trained afresh (the "
-                             "text recipe builds TEXT_UNET since 2026-11-29); pass the folders of the recorded runs")
+        if recipe == "text":  # the text recipe builds TEXT_UNET, not the patched U-Net these runs trained
+            raise SystemExit(f"{folder} has no {unet}: the text runs of this table cannot be trained afresh (the text "
+                             "recipe builds TEXT_UNET, not the patched U-Net they trained); pass the folders of the "
+                             "recorded runs")
         train([recipe, *options, *(gpu or []), "--out", str(folder)])
     model, info = load_text_model(unet, encoder, expect=expect, directory=folder)
     meta = info["meta"]
@@ -139,25 +138,26 @@ def main() -> None:
         probe.append(f"| {word} ('{a}' → '{b}') | "
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r[3][word]) + f" ({r[5][word]:.2f})" for r in rows) + " |")
     probe.append("| the colour word's own token feature, 'blue' before each of the 8 shapes: mean cosine similarity "
-                 "(`evaluation.word_consistency`) | " + " | ".join(f"{r[5]['consistency']:.2f}" for r in rows) + " |")
+                 "(`evaluation.text_probes.word_consistency`) | " + " | ".join(f"{r[5]['consistency']:.2f}" for r in rows) + " |")
     f, sc, po, fr, pt, pj, tk, gp = ({"meta": m, "q": q, "probe": pr, "ctx": c} for _, m, q, pr, _, c in rows)
     acc = lambda r, a: f"{r['q']['accuracy'][a]:.1%}"  # noqa: E731
     moves = lambda r, w: f"{max(r['probe'][w]):.3f}"  # noqa: E731
     train = f["meta"]["train"]
     body = f"""The same text recipe (`python -m diffusion_course.train text`, {train['steps']} steps × {train['batch_size']},
 lr {train['lr']}, captions with phrases dropped, the caption dropped 15% of the time) seven ways on the 2-core CPU, and the
-last of them once more on a GPU: the U-Net started from the
-then-shipped unconditional weights (the earlier, patched `uncond`; new layers zero-initialised) or from random weights (`--from-scratch`); with or without
+last of them once more on a GPU, all on the patched text U-Net (`recipes.studies.PATCHED_TEXT_UNET`, min-SNR weighting,
+a design measured and not shipped): the U-Net started from the unconditional recipe's weights on the patched U-Net (new
+layers zero-initialised) or from random weights (`--from-scratch`); with or without
 the position embedding in its attention layers (`UNetConfig.attention_position`, `--attention-position`); and the text
 encoder trained with the U-Net from random weights (the first three), kept frozen at its random initialisation
 (`--frozen-encoder`), or first pretrained for {pt['meta']['text_encoder_pretraining']['steps']} steps to read each
-partial caption's attributes back from its pooled features (`prompts.pretrain_text_encoder`, the course's stand-in for
-CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`) or trained on with the U-Net (`--pretrain-encoder`); the last
+partial caption's attributes back from its pooled features (`training.text_encoder.pretrain_text_encoder`, the course's
+stand-in for CLIP) and then frozen (`--pretrain-encoder --frozen-encoder`) or trained on with the U-Net (`--pretrain-encoder`); the last
 run adds to that pretraining a head that must read each token's own word back from its feature (`--token-targets`), meant
 to make the colour word's feature depend less on the shape beside it. Quality as each run recorded it (500 seen-pair and 500
 held-out-pair test captions, w = 3, DPM-Solver++(2M) 20 steps); the word probe measured in this run: root-mean-square
 change of x̂₀ when one part of the caption changes, 32 noisy inputs at each σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)};
-in brackets, the same change one step earlier, in the text encoder's token features (`evaluation.context_sensitivity`:
+in brackets, the same change one step earlier, in the text encoder's token features (`evaluation.text_probes.context_sensitivity`:
 ‖T(a) − T(b)‖ / ‖T(a)‖).
 
 {chr(10).join(quality)}

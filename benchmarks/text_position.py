@@ -1,14 +1,15 @@
-"""Where position words get lost in the text model: a short-run 2 × 2 experiment (notebook 07, section 6).
+"""Where position words get lost in the text model: a short-run 2 × 2 study (appendix a2, the text model's training).
 
     python -m benchmarks.text_position [--steps 800]
 
-The text recipe of 2026-11-28 from random weights (the patched `PATCHED_TEXT_UNET`, min-SNR weighting; the same data,
-captions, seeds and learning rate as `--from-scratch` then), cut to `--steps` training steps (the learning-rate schedule
-shortened with it), four times: the text encoder trained jointly with the U-Net or frozen at its random initialisation, and the U-Net's attention with or without the position embedding
-(`UNetConfig.attention_position`). Each run is probed with `evaluation.word_sensitivity` (how far one changed word
-moves x̂₀) and `evaluation.context_sensitivity` (how far it moves the text encoder's token features), and judged on 200
-seen-pair test captions (w = 3, DPM-Solver++(2M) 20 steps) for colour and position. About 10 minutes per run on a
-2-core CPU. Writes "Text model: where position words get lost (N-step runs)" in BENCHMARKS.md.
+A study of a design the course does not ship: the text recipe from random weights on the patched text U-Net
+(`recipes.studies.PATCHED_TEXT_UNET`, min-SNR weighting; the text recipe's data, captions, seeds and learning rate),
+cut to `--steps` training steps (the learning-rate schedule shortened with it), four times: the text encoder trained
+jointly with the U-Net or frozen at its random initialisation, and the U-Net's attention with or without the position
+embedding (`UNetConfig.attention_position`). Each run is probed with `evaluation.text_probes.word_sensitivity` (how far
+one changed word moves x̂₀) and `context_sensitivity` (how far it moves the text encoder's token features), and judged
+on 200 seen-pair test captions (w = 3, DPM-Solver++(2M) 20 steps) for colour and position. About 10 minutes per run on
+a 2-core CPU. Writes "Text model: where position words get lost (N-step runs)" in docs/benchmarks.md (studies).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ RUNS = (("jointly trained", False, False), ("jointly trained", False, True),
 
 def run(steps: int, frozen: bool, position: bool, data, prompts, evaluator) -> dict:
     dc.seed_everything(0)
-    cfg = replace(TEXT_TRAIN, steps=steps, seed=0, weighting="min_snr")  # the text recipe's weighting until 2026-11-29
+    cfg = replace(TEXT_TRAIN, steps=steps, seed=0, weighting="min_snr")  # the patched design's weighting (the shipped text recipe uses none)
     conditioner = TextConditioner()
     conditioner.encoder.requires_grad_(not frozen)
     model = TextConditionedModel(UNet(replace(PATCHED_TEXT_UNET, attention_position=position)), conditioner)
@@ -87,10 +88,10 @@ def main() -> None:
                      + " | ".join(" / ".join(f"{v:.3f}" for v in r["probe"][w]) for w in ("position", "colour"))
                      + f" | {r['context']['position']:.2f} | {r['context']['colour']:.2f} | "
                      f"{r['accuracy']['position']:.1%} | {r['accuracy']['colour']:.1%} | {r['loss']:.4f} |")
-    body = f"""The text recipe of 2026-11-28 from random weights (the patched U-Net, `recipes.PATCHED_TEXT_UNET`, min-SNR weighting; then `python -m diffusion_course.train text --from-scratch`) cut to {args.steps} steps × 64
-images, four ways. x̂₀ probes at σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)} (`evaluation.word_sensitivity`,
+    body = f"""The text recipe from random weights on the patched text U-Net (`recipes.studies.PATCHED_TEXT_UNET`, min-SNR weighting), cut to {args.steps} steps × 64
+images, four ways. x̂₀ probes at σ = {', '.join(f'{s:g}' for s in PROBE_SIGMAS)} (`evaluation.text_probes.word_sensitivity`,
 {WORD_SWAPS['position'][0]!r} → {WORD_SWAPS['position'][1]!r} and {WORD_SWAPS['colour'][0]!r} →
-{WORD_SWAPS['colour'][1]!r}); token features: ‖T(a) − T(b)‖ / ‖T(a)‖ (`evaluation.context_sensitivity`); accuracy on
+{WORD_SWAPS['colour'][1]!r}); token features: ‖T(a) − T(b)‖ / ‖T(a)‖ (`evaluation.text_probes.context_sensitivity`); accuracy on
 {N_PROMPTS} seen-pair test captions at w = {TEXT_GUIDANCE:g} (chance for position: 1 in 9). Short runs: a diagnosis of what
 each model starts to listen to, not the quality of a finished model (the full runs are in "Text model: how it starts").
 

@@ -5,7 +5,7 @@
 
 The `uncond` recipe evaluates 1,000 samples every `sample_every` steps while it trains (evaluation time
 excluded from the clock) and stores the curve in the checkpoint's JSON. The bar: FD ≤ 3× the
-real-vs-real floor and ≥ 90% of samples recognised. Writes "Time to quality" in BENCHMARKS.md.
+real-vs-real floor and ≥ 90% of samples recognised. Writes "Time to quality" in docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def main() -> None:
     else:
         meta = checkpoint_info("uncond")["meta"]
     rows = list(meta["quality_during_training"])
-    # curves recorded before the `recognised` metric gained its manifold test keep only classifier confidence
+    # a curve without `recognised` holds the classifier-confidence share only (`confident_only`)
     key = "recognised" if "recognised" in rows[0] else "confident_only"
     q, minutes = meta["quality"], meta["seconds"] / 60
     if rows[-1]["step"] < meta["train"]["steps"]:  # the finished model, judged by the recipe on the same 1,000 seeds

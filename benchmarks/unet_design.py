@@ -3,7 +3,7 @@ same wall-clock budget, then 1,000 samples are judged by the evaluator.
 
     python -m benchmarks.unet_design [--minutes 10] [--only NAME ...]
 
-Writes the "U-Net design" section of BENCHMARKS.md (quoted by notebook 03).
+Writes the "U-Net design" section of docs/benchmarks.md (quoted by notebook 03).
 """
 from __future__ import annotations
 

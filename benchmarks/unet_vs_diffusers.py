@@ -1,12 +1,12 @@
-"""The course's patched U-Net (`PATCHED_UNET`, the pixel text model's design until 2026-11-29) against diffusers.UNet2DModel at a
-matched parameter count: speed, and quality at equal steps. (The unconditional and class models now use the narrower
-unpatched `UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03, section 8.)
+"""A study: the course's patched U-Net (`recipes.studies.PATCHED_UNET`, which folds 2×2 pixel patches into channels; measured,
+not shipped) against diffusers.UNet2DModel at a matched parameter count: speed, and quality at equal steps. (The shipped
+pixel models use the unpatched `UNCOND_UNET`, the same design as a diffusers U-Net of its widths; notebook 03.)
 
     python -m benchmarks.unet_vs_diffusers [--steps 1000]
 
 Throughput: training images/s of both, same batch (64), alternating runs, medians, in one process.
 Quality: both trained with the shipped recipe's settings for the same number of steps from the same
-seed, then 1,000 samples each judged by the evaluator. Writes "U-Net vs diffusers" in BENCHMARKS.md.
+seed, then 1,000 samples each judged by the evaluator. Writes "U-Net vs diffusers" in docs/benchmarks.md (studies).
 """
 from __future__ import annotations
 
@@ -96,8 +96,9 @@ def main() -> None:
                   f"{theirs_q.fd_ratio:.1f}×, recognised {ours_q.recognised:.1%} against {theirs_q.recognised:.1%}."))
     body = (f"**Ours trains {ratio:.2f}× faster** (batch {UNCOND_TRAIN.batch_size}; medians over alternating runs). Quality "
             f"after the same {args.steps} steps of the shipped recipe from the same seed, 1,000 samples each "
-            f"(DPM-Solver++(2M), 20 trailing steps). Both use the same widths and attention placement; ours folds 2×2 "
-            f"pixel patches into channels first, so its convolutions run at 16×16 and below.\n\n{verdict}\n\n" + "\n".join(lines))
+            f"(DPM-Solver++(2M), 20 trailing steps). Both use the same widths and attention placement; ours "
+            f"(`recipes.studies.PATCHED_UNET`, a design measured and not shipped) folds 2×2 pixel patches into channels "
+            f"first, so its convolutions run at 16×16 and below.\n\n{verdict}\n\n" + "\n".join(lines))
     record("unet_vs_diffusers", "U-Net vs diffusers.UNet2DModel", f"python -m benchmarks.unet_vs_diffusers --steps {args.steps}",
            body)
 

@@ -4,7 +4,7 @@
 
 Trains one VAE per factor for the same number of steps (the CPU recipe's other settings: batch 64), then
 measures reconstructions of 1,000 test images (PSNR, evaluator accuracy, FD / floor) and the latent
-size a diffusion U-Net would work on. Writes "VAE downsampling factor" in BENCHMARKS.md (notebook 08).
+size a diffusion U-Net would work on. Writes "VAE downsampling factor" in docs/benchmarks.md (notebook 08).
 """
 from __future__ import annotations
 

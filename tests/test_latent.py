@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 
-from diffusion_course._moved import sample_latent
 from diffusion_course.core.analytic import point_set_denoiser
+from diffusion_course.core.samplers import sample
 from diffusion_course.data.shapes import make_shapes
 from diffusion_course.networks.latent import (
     LatentAdapter,
@@ -15,7 +15,7 @@ from diffusion_course.networks.latent import (
 )
 from diffusion_course.networks.vae import VAE, VAEConfig
 
-TINY = dict(block_out_channels=(16, 32, 32), norm_num_groups=8)  # factor 4: 32×32 → 8×8×4
+TINY = {"block_out_channels": (16, 32, 32), "norm_num_groups": 8}  # factor 4: 32×32 → 8×8×4
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_scaling_factor_makes_the_latents_unit_variance(vae, images):
         with_scaling_factor(old, -1.0)
 
 
-def test_sample_latent_runs_an_unchanged_sampler_in_latent_space_then_decodes(vae, images):
+def test_an_unchanged_sampler_runs_in_latent_space_and_the_adapter_decodes(vae, images):
     adapter = LatentAdapter(vae)
     points = adapter.to_latent(images[:3]).double()
     denoiser = point_set_denoiser(points)  # the exact denoiser of three latents; raises on any other shape
@@ -93,7 +93,7 @@ def test_sample_latent_runs_an_unchanged_sampler_in_latent_space_then_decodes(va
     assert noise.shape == (4, 4, 8, 8)
     vae.double()
     try:
-        out = sample_latent("euler", denoiser, noise, sigmas, adapter)
+        out = adapter.to_image(sample("euler", denoiser, noise, sigmas))
         decoded_points = adapter.to_image(points)
     finally:
         vae.float()

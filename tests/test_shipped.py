@@ -1,12 +1,16 @@
-"""The shipped checkpoints: every manifest entry loads (hash and config checked) and meets its quality bar.
+"""The shipped checkpoints: every manifest entry loads (hash and config checked) and keeps its quality.
 
-The bars are the course's promises (issue 3): the evaluator reads shape, colour, size and position with at least
-99% accuracy on held-out images; the unconditional model's 1,000 samples should sit within 3x of the real-vs-real
-Fréchet floor with at least 90% recognised. The shipped unconditional model does not reach that bar yet (CPU-only
-training); its test is a strict xfail, so the day a retrained checkpoint meets the bar, the suite says so, and a
-second test keeps the checkpoint at least as good as the quality recorded in its JSON. The conditional models
-(issue 5) follow the same pattern: re-measured against their recorded quality, with the issue's bar a strict xfail
-where the shipped model does not reach it.
+Each model is re-measured on fresh noise (sampling seed 2024; the recipes measured with seed 1234) and, for the text
+models, on other captions than the recipe's, and checked two ways:
+- against the measurement its JSON records, within sampling noise: an FD ratio only at the recorded number of samples
+  (FD depends on n), a share with a margin of at least about three standard errors of the difference (each test says
+  how it sized its margin);
+- against each goal of the course that the shipped model meets (docs/checkpoints.md, "Goals met"): the evaluator
+  reads every attribute of held-out images with at least 99% accuracy; the class model draws the requested shape in
+  at least 98% of samples; the pixel text model gets shape and colour right in at least 95% of samples on seen
+  colour×shape pairs and 80% on held-out ones; the latent model's adherence is within 20% of the pixel model's.
+Goals the shipped models do not meet are written down in docs/checkpoints.md, "Goals not met"; a test here holds each
+of those models to its recorded measurement instead.
 """
 
 import pytest
@@ -15,6 +19,7 @@ import torch
 import diffusion_course as dc
 from diffusion_course.core.generation import generate
 from diffusion_course.evaluation.reports import (
+    against_bar,
     attribute_accuracy,
     evaluate_samples,
     joint_accuracy,
@@ -39,17 +44,20 @@ from diffusion_course.training.checkpoints import (
 )
 
 MANIFEST = read_manifest()
-SHIPPED_BAR = {"fd_ratio": 3.0, "recognised": 0.90}
 
-
-# Recipes whose default step count was set from a run given --steps (the latent U-Net's 13,164-step run, the class
-# model's 19,448-step run and the text model's 9,615-step run, whose commands name the step count the recipe then adopted).
+# A shipped checkpoint's command may name --steps only where that count is its recipe's default.
 RECIPE_DEFAULT_STEPS = {"latent": LATENT_TRAIN.steps, "class": CLASS_TRAIN.steps, "text": TEXT_TRAIN.steps}
+
+
+def _channels_last(model):
+    """`model` with its convolution weights stored channels-last: the same function (samples agree to about 2e-4 and
+    every measurement here to its last printed digit), about a quarter faster to sample on this CPU."""
+    return model.to(memory_format=torch.channels_last)
 
 
 @pytest.fixture(scope="module")
 def evaluator():
-    return load_checkpoint("evaluator")[0]
+    return _channels_last(load_checkpoint("evaluator")[0])
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -66,7 +74,7 @@ def test_every_shipped_checkpoint_loads_and_matches_its_manifest(name):
         assert steps == RECIPE_DEFAULT_STEPS.get(command[3]), \
             "a shipped checkpoint must come from the full recipe, not a shortened test run"
     reproduce = info["meta"].get("reproduce")
-    if reproduce is not None:  # the command to rerun: a budget (--minutes), if any, replaced by the step count it chose; no --out
+    if reproduce is not None:  # the command to rerun: the steps a budget (--minutes) chose, never --minutes; no --out
         words = reproduce.split()
         assert words[:4] == command[:4] and "--minutes" not in words and "--out" not in words
         assert int(words[words.index("--steps") + 1]) == info["meta"].get("train", info["meta"])["steps"]  # the VAE: top level
@@ -89,24 +97,23 @@ def test_evaluator_reads_held_out_images_at_99_percent(evaluator):
 def uncond_report(evaluator):
     model, info = load_checkpoint("uncond", expect=UNCOND_UNET)
     schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    samples = generate(model, schedule, 1000, seed=2024, device=torch.device("cpu"), prediction=info["meta"]["prediction"])
+    samples = generate(_channels_last(model), schedule, 1000, seed=2024, device=torch.device("cpu"),
+                       prediction=info["meta"]["prediction"])
     return evaluate_samples(samples, evaluator), info["meta"]
 
 
 def test_uncond_model_is_as_good_as_its_recorded_measurement(uncond_report):
-    """Re-measured on fresh noise (seed 2024, the recipe used 1234): within sampling noise of what was recorded."""
+    """1,000 samples on fresh noise, as many as the recipe measured (an FD ratio is comparable only at equal n): the FD
+    ratio within 25% of the recorded one, precision and the recognised share within sampling noise of theirs. The model
+    falls short of the course's goal (FD ≤ 3× the floor, ≥ 90% recognised: docs/checkpoints.md, "Goals not met"); this
+    holds it to what it records."""
     report, meta = uncond_report
-    assert report.n == 1000
-    assert report.fd_ratio <= 1.25 * meta["quality"]["fd_ratio"], report
-    assert report.precision >= meta["quality"]["precision"] - 0.05, report
-
-
-@pytest.mark.xfail(strict=True, reason="not met: the shipped CPU recipe (11,793 steps, 56 CPU-minutes; FD 19.2x floor, 58% "
-                                       "recognised) stops well short of the bar; see BENCHMARKS.md 'Time to quality'")
-def test_uncond_model_meets_the_issue_quality_bar(uncond_report):
-    report, _ = uncond_report
-    assert report.fd_ratio <= SHIPPED_BAR["fd_ratio"], report
-    assert report.recognised >= SHIPPED_BAR["recognised"], report
+    recorded = meta["quality"]
+    assert report.n == recorded["samples"] == 1000
+    assert report.fd_ratio <= 1.25 * recorded["fd_ratio"], report
+    assert report.precision >= recorded["precision"] - 0.05, report
+    # two independent shares of 1,000 samples near 60%: the difference has SE ≈ 2.2 points; 7 points ≈ 3 SE
+    assert report.recognised >= recorded["recognised"] - 0.07, report
 
 
 def test_caption_quality_gives_matching_images_full_marks_on_seen_and_held_out_pairs(evaluator):
@@ -126,7 +133,7 @@ def test_metrics_put_real_images_at_the_floor_and_noise_far_away(evaluator):
     assert noise.fd_ratio > 20 and noise.recognised < 0.01 and noise.precision < 0.01, noise
 
 
-CLASS_BAR = 0.98  # issue 5: at its best guidance scale, ≥ 98% of samples have the requested class
+CLASS_BAR = 0.98  # the course's goal: at its best guidance scale, ≥ 98% of samples have the requested class
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +143,7 @@ def class_accuracy(evaluator):
     from diffusion_course.recipes.pixel import sample_class_model
 
     model, info = load_checkpoint("class", expect=CLASS_UNET)
-    schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    model, schedule = _channels_last(model), dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
     out = {}
     for name, guidance in (("guided", CLASS_GUIDANCE), ("unguided", None)):
         samples, labels = sample_class_model(model, schedule, 400, torch.device("cpu"), info["meta"]["prediction"],
@@ -154,36 +161,34 @@ def test_class_model_is_as_good_as_its_recorded_measurement(class_accuracy):
 @pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
 def test_class_guidance_raises_adherence(class_accuracy):
     accuracy, _ = class_accuracy
-    # guidance at least halves the share of wrong shapes (a fixed gain in points would not fit near 100%); measured on
-    # these 400 samples: 7.75% wrong without guidance, 0.75% at w = 3 (the 14,586-step model before it: 7.25% and 2.75%;
-    # the 9,724-step model: 11.0% and 3.5%; the 4,862-step model in notebook 06's sweep, 600 samples: 25.3% and 5.7%)
+    # guidance at least halves the share of wrong shapes (a fixed gain in points would not fit near 100%); 400 samples
+    # each way are enough to tell: the shipped model's two shares' 95% intervals resolve the halving
     assert 1 - accuracy["guided"] < 0.5 * (1 - accuracy["unguided"]), accuracy
 
 
 @pytest.mark.skipif("class" not in MANIFEST, reason="the class-conditional checkpoint is not shipped yet")
-def test_class_model_meets_the_issue_bar(class_accuracy):
-    """At the recipe's w = 3 (at most as good as the best w, so a pass here is a pass at the best w): the shipped model
-    (19,448 steps) draws the requested shape in 99.25% of these 400 samples (95% interval about 97.8-99.7%); the
-    14,586-step model before it drew 97.25% and this test was a strict xfail. BENCHMARKS.md 'Class model: accuracy near
-    the bar' measures it on 2,000 samples per w."""
+def test_class_model_meets_the_course_bar(class_accuracy):
+    """At the recipe's w = 3 (at most as good as the best w, so a pass here is a pass at the best w). 400 samples cannot
+    resolve a share this close to 98% (at 99% their 95% interval is about 97.5-99.6%): this checks the measured share,
+    and docs/benchmarks.md, "Class model: accuracy near the bar", resolves the goal on 2,000 samples per w."""
     accuracy, _ = class_accuracy
     assert accuracy["guided"] >= CLASS_BAR, accuracy
 
 
-TEXT_BAR = 0.95  # issue 5: at the best guidance scale, ≥ 95% of seen-pair samples have the requested shape and colour
-TEXT_HELD_OUT_BAR = 0.80  # issue 5: and ≥ 80% of samples for colour×shape pairs never seen in training
+TEXT_BAR = 0.95  # the course's goal: at the best guidance scale, ≥ 95% of seen-pair samples have shape and colour right
+TEXT_HELD_OUT_BAR = 0.80  # ... and ≥ 80% of samples for colour×shape pairs never seen in training
 
 
 def _caption_adherence(sample_fn, evaluator, info) -> dict[str, float]:
     """Shape-and-colour ("both"), colour and position accuracy on 300 fresh seen-pair test captions (caption seed 11,
-    sampling seed 2024 in sample_fn; the recipes measured 500 other captions with seed 1234), and the recipe's recorded
-    shape-and-colour accuracy ("recorded")."""
+    sampling seed 2024 in sample_fn; the recipes measured 500 other captions with seed 1234), their number ("n"), and
+    the recipe's recorded shape-and-colour accuracy ("recorded")."""
     from diffusion_course.data.captions import evaluation_prompts
 
     prompts, attrs = evaluation_prompts(300, held_out=False, seed=11)
     read = evaluator.read(sample_fn(prompts))
     return {"both": joint_accuracy(read, attrs), "recorded": info["meta"]["quality"]["accuracy"]["shape_and_colour"],
-            **attribute_accuracy(read, {k: attrs[k] for k in ("colour", "position")})}
+            "n": len(prompts), **attribute_accuracy(read, {k: attrs[k] for k in ("colour", "position")})}
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +197,7 @@ def text_sampler():
     from diffusion_course.recipes.configs import TEXT_GUIDANCE, TEXT_UNET
 
     model, info = load_text_model("text_unet", "text_encoder", expect=TEXT_UNET)
+    model = _channels_last(model)
     tokenize = model.conditioner.tokenize
     return (lambda prompts: generate(
         model, dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE), len(prompts), seed=2024, device=torch.device("cpu"),
@@ -210,64 +216,67 @@ def text_adherence(evaluator, text_sampler):
 def test_text_model_follows_shape_and_colour(text_adherence):
     both, recorded = text_adherence["both"], text_adherence["recorded"]
     assert both >= recorded - 0.07, (both, recorded)  # 300 vs 500 samples at ~92-98%: the difference has SE ≈ 1-2.2 points
-    assert both > 4 / 64, both  # well above chance (1 in 64 for shape × colour)
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_listens_to_colour_words(text_adherence):
-    """Fine-tuned from the earlier, patched `uncond`, a text model drew the requested colour in only about 25% of samples
-    (BENCHMARKS.md, "Text model: how it starts, and where position is lost"); fine-tuned from the current one with min-SNR
-    weighting, in 74.8% (benchmarks/results/text_finetune_min_snr.json)."""
+    """A text model can ignore its colour words: fine-tuned from the patched unconditional U-Net (a design not shipped),
+    one drew the requested colour in 24.6% of samples (docs/benchmarks.md, "Text model: how it starts, and where
+    position is lost"); fine-tuned with min-SNR weighting, in 74.8% (benchmarks/results/text_finetune_min_snr.json)."""
     assert text_adherence["colour"] >= 0.9, text_adherence  # recorded 99.6% on 500 other captions
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_places_shapes_where_the_caption_says(text_adherence):
-    """The failure the pretrained, frozen text encoder fixed: trained jointly with the U-Net, an encoder erased the
-    position words and position was right in 11% of samples, chance being 1 in 9 (BENCHMARKS.md, "Text model: how it
-    starts, and where position is lost"); the fine-tune of `uncond` with min-SNR weighting, the failure the recipe's
-    plain weighting fixed, placed shapes right in 13.2% (benchmarks/results/text_finetune_min_snr.json)."""
+    """A text model can lose its position words: with its text encoder trained jointly with the U-Net, position was
+    right in about 11% of samples, chance being 1 in 9 (docs/benchmarks.md, "Text model: how it starts, and where
+    position is lost"); fine-tuned with min-SNR weighting instead of the recipe's plain weighting, in 13.2%
+    (benchmarks/results/text_finetune_min_snr.json). The shipped recipe freezes a pretrained encoder."""
     assert text_adherence["position"] >= 0.9, text_adherence  # recorded 100.0% on 500 other captions
+
+
+HELD_OUT_CAPTIONS = 100  # enough to resolve both held-out bars: at the recorded shares their whole interval is above
 
 
 @pytest.fixture(scope="module")
 def text_held_out(evaluator, text_sampler):
-    """(what the evaluator reads, the requested attributes) for 200 fresh held-out-pair captions (colour×shape pairs
-    never in the training split; caption seed 11, sampling seed 2024)."""
+    """(what the evaluator reads, the requested attributes) for `HELD_OUT_CAPTIONS` fresh held-out-pair captions
+    (colour×shape pairs never in the training split; caption seed 11, sampling seed 2024)."""
     from diffusion_course.data.captions import evaluation_prompts
 
     sample, _ = text_sampler
-    prompts, attrs = evaluation_prompts(200, held_out=True, seed=11)
+    prompts, attrs = evaluation_prompts(HELD_OUT_CAPTIONS, held_out=True, seed=11)
     return evaluator.read(sample(prompts)), attrs
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_puts_colours_on_shapes_it_never_saw_them_on(text_held_out):
-    """Held-out colour×shape pairs: without the token targets in its encoder's pretraining, the frozen encoder's model drew
-    the requested colour on a never-seen pair in 78.6% of samples (BENCHMARKS.md); the shipped one recorded 98.4%."""
+    """Held-out colour×shape pairs: the requested colour in at least 90% of samples, the whole 95% interval above 90%.
+    Without the token targets in its encoder's pretraining, a frozen encoder's model drew it in 78.6%
+    (docs/benchmarks.md, "Text model: how it starts, and where position is lost")."""
     read, attrs = text_held_out
-    colour = attribute_accuracy(read, {"colour": attrs["colour"]})["colour"]
-    assert colour >= 0.9, colour
+    n = len(attrs["colour"])
+    k = round(attribute_accuracy(read, {"colour": attrs["colour"]})["colour"] * n)
+    assert against_bar(k, n, 0.9)[2] == "above", (k, n, against_bar(k, n, 0.9))
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
 def test_text_model_meets_the_held_out_bar(text_held_out):
-    """Issue 5's compositional bar: shape and colour both right on at least 80% of never-seen pairs. The shipped model
-    (the class model fine-tuned for 9,615 steps) recorded 94.6% on 500 other captions and scores 95.5% on these 200
-    (2026-12-03). The same recipe from `uncond` recorded 87.6% and scored 81.5% here; its 6,410-step run recorded 78.8%,
-    the 3,839-step one, 66.4%."""
+    """The course's compositional goal: shape and colour both right on at least 80% of never-seen pairs, the whole 95%
+    interval of the measured share above the bar (at the recorded 94.6%, 100 captions put it there)."""
     read, attrs = text_held_out
-    both = joint_accuracy(read, attrs)
-    assert both >= TEXT_HELD_OUT_BAR, both
+    n = len(attrs["shape"])
+    k = round(joint_accuracy(read, attrs) * n)
+    assert against_bar(k, n, TEXT_HELD_OUT_BAR)[2] == "above", (k, n, against_bar(k, n, TEXT_HELD_OUT_BAR))
 
 
 @pytest.mark.skipif("text_unet" not in MANIFEST, reason="the text-conditional checkpoint is not shipped yet")
-def test_text_model_meets_the_issue_bar(text_adherence):
-    """Issue 5's bar on seen pairs: shape and colour both right on at least 95%. The shipped model, the class model
-    fine-tuned for 9,615 steps, recorded 97.8% on 500 other captions and scores 98.7% on these 300 (2026-12-03); the
-    same recipe from `uncond` (its record: benchmarks/results/text_finetune_9615_uncond.json) recorded 92.0% and failed
-    this test (a strict xfail then)."""
-    assert text_adherence["both"] >= TEXT_BAR, text_adherence
+def test_text_model_meets_the_course_bar(text_adherence):
+    """The course's goal on seen pairs: shape and colour both right on at least 95%, the whole 95% interval of the share
+    measured on the 300 captions above the bar. The same recipe fine-tuned from `uncond` instead of the class model
+    records 92.0% (benchmarks/results/text_finetune_9615_uncond.json)."""
+    k, n = round(text_adherence["both"] * text_adherence["n"]), text_adherence["n"]
+    assert against_bar(k, n, TEXT_BAR)[2] == "above", (text_adherence, against_bar(k, n, TEXT_BAR))
 
 
 @pytest.mark.skipif("vae" not in MANIFEST, reason="the VAE checkpoint is not shipped yet")
@@ -289,9 +298,6 @@ def test_vae_reconstructs_what_the_evaluator_reads(evaluator):
     for name in ("shape", "colour"):
         accuracy = float((read[name] == test.attrs[name]).float().mean())
         assert accuracy >= min(0.95, recorded["accuracy"][name] - 0.06), (name, accuracy)  # 500 images: SE ≤ 2.3 points
-
-
-LATENT_BAR = 0.95  # issue 6: at the best guidance scale, ≥ 95% of seen-pair samples have the requested shape and colour
 
 
 @pytest.fixture(scope="module")
@@ -339,19 +345,14 @@ def latent_adherence(evaluator, latent_sampler, shipped_vae):
 def test_latent_model_is_as_good_as_its_recorded_measurement(latent_adherence):
     both, recorded, colour = (latent_adherence[k] for k in ("both", "recorded", "colour"))
     assert colour >= 0.9, colour  # recorded 99.8% on 500 other captions
-    assert both >= recorded - 0.08, (both, recorded)  # 300 vs 500 samples at ~80%: the difference has SE ≈ 3 points
-    assert both > 0.5, both  # far above chance (1 in 64 for shape × colour)
+    assert both >= recorded - 0.08, (both, recorded)  # 300 vs 500 samples at ~85%: the difference has SE ≈ 2.6 points
 
 
 @pytest.mark.skipif(not {"latent_unet", "text_unet"} <= set(MANIFEST), reason="the latent and pixel text models are not both shipped")
 def test_latent_model_adherence_stays_near_the_pixel_models(latent_adherence, text_adherence):
-    """Issue 6 asks for adherence within 20% of the pixel model (≥ 0.8×). On these 300 captions the shipped pair scored
-    81.3% against 98.7% (0.82×, close to the bar; these fixtures, 2026-12-03); the recipes recorded 85.2% against 97.8% on
-    500 others (0.87×). Against the pixel model fine-tuned from `uncond` instead of the class model: 0.88× here and 0.93×
-    recorded (9,615 steps), 0.91× and 0.95× (6,410 steps), 0.97× and 1.03× (3,839 steps).
-    Against the earlier, patched pixel text model (75.0% here, 75.2% recorded): 1.08× and 1.13×.
-    Earlier latent models: 1.05× (the same U-Net after 8,776 steps), 0.88× (after 4,388 steps), 0.76× (attention at 8×8
-    too, 2,194 steps on a GPU) and 0.50× (on the first, CPU-trained VAE)."""
+    """The course's goal for latent diffusion: adherence within 20% of the pixel text model's (≥ 0.8×), on the same 300
+    captions, for the latent U-Net alone with the VAE's own decoder (the plainest latent model shipped; its recipes
+    record 0.87× on 500 other captions)."""
     assert latent_adherence["both"] >= 0.8 * text_adherence["both"], (latent_adherence, text_adherence)
 
 
@@ -385,13 +386,12 @@ def test_fine_tuned_decoder_keeps_the_latents_and_reconstructs_better(evaluator,
 @pytest.mark.skipif(not {"vae_decoder", "latent_unet"} <= set(MANIFEST), reason="the fine-tuned decoder is not shipped yet")
 def test_latent_model_under_the_fine_tuned_decoder(evaluator, latent_sampler, fine_tuned_vae, latent_adherence):
     """The same latents as `latent_adherence`, drawn by the fine-tuned decoder: as good as recorded, within sampling
-    noise (the decoder recipe's record if it measured the shipped U-Net, else the U-Net's own record, 85.2% on 500
-    other captions with the shipped decoder), and not worse than the shipped decoder on these very latents (87.0%
-    against 81.3% on these 300; this fixture, 2026-11-29)."""
+    noise (the decoder recipe's record if it measured the shipped U-Net, else the U-Net's own record with the VAE's
+    decoder), and not worse than the VAE's own decoder on these very latents (paired: the same samples)."""
     sample, latent_info = latent_sampler
     vae_ft, info = fine_tuned_vae
     adapter = dc.LatentAdapter(vae_ft)
-    # the decoder recipe's record holds for the latent U-Net it measured; after that U-Net's retraining, its own record
+    # the decoder recipe's record holds for the latent U-Net it measured (the sha256 it names); else the U-Net's own
     current = decoder_record_is_current(info["meta"])
     record = info["meta"]["latent_model_quality"] if current else latent_info["meta"]["quality"]
     adherence = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
@@ -412,8 +412,8 @@ def wide_vae(shipped_vae):
 @pytest.mark.skipif(not {"vae_decoder", "vae_decoder_wide"} <= set(MANIFEST), reason="the wider decoder is not shipped")
 def test_wide_decoder_starts_where_the_narrow_one_ended_and_reconstructs_better(evaluator, wide_vae, fine_tuned_vae):
     """On 500 fresh test images (the shipped VAE's latents): the widened decoder keeps the shape at least as often as its
-    recorded accuracy minus 6 points (SE ≤ 2.3), and its PSNR is above the narrow decoder's it was grown from, on the
-    same latents (recorded on 1,000 other images: 33.9 dB narrow)."""
+    recorded accuracy minus 6 points (SE ≤ 2.3), and its PSNR is above that of the narrow decoder it was grown from, on
+    the same latents."""
     from diffusion_course.evaluation.distances import psnr
     from diffusion_course.recipes.configs import WIDE_DECODER_FACTOR
 
@@ -431,7 +431,7 @@ def test_wide_decoder_starts_where_the_narrow_one_ended_and_reconstructs_better(
 @pytest.fixture(scope="module")
 def refined_sampler(shipped_vae):
     """As `latent_sampler`, for the latent U-Net with its low-noise expert `latent_refiner` taking the steps below the
-    switch (`recipes_latent.load_latent_model`); the expert's info."""
+    switch (`recipes.latent.load_latent_model`); the expert's info."""
     from diffusion_course.recipes.latent import load_latent_model
 
     return _remembering_latent_sampler(load_latent_model(refiner=True)[0], shipped_vae), checkpoint_info("latent_refiner")
@@ -445,7 +445,7 @@ def refined_adherence(request, evaluator, refined_sampler, shipped_vae, fine_tun
     out = {}
     for name, vae, key in (("shipped", shipped_vae, "quality"), ("fine-tuned", fine_tuned_vae[0], "quality_fine_tuned_decoder")):
         adapter = dc.LatentAdapter(vae)
-        out[name] = _caption_adherence(lambda prompts: adapter.to_image(sample(prompts)), evaluator,
+        out[name] = _caption_adherence(lambda prompts, adapter=adapter: adapter.to_image(sample(prompts)), evaluator,
                                        {"meta": {"quality": info["meta"][key]}})
     if "vae_decoder_wide" in MANIFEST:  # the wider decoder's recipe recorded the pair under it
         vae_w, wide_info = request.getfixturevalue("wide_vae")
@@ -457,6 +457,9 @@ def refined_adherence(request, evaluator, refined_sampler, shipped_vae, fine_tun
 
 @pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
 def test_latent_refiner_is_as_good_as_its_recorded_measurement(refined_adherence):
+    """The U-Net with its low-noise expert, under every shipped decoder, within sampling noise of the record its recipe
+    wrote for that decoder. The best of them falls short of the course's 95% goal (docs/checkpoints.md, "Goals not
+    met"); this holds each to what it records."""
     for name, adherence in refined_adherence.items():
         assert adherence["both"] >= adherence["recorded"] - 0.08, (name, adherence)  # 300 vs 500 samples: SE ≈ 3 points
         assert adherence["colour"] >= 0.9, (name, adherence)
@@ -468,9 +471,9 @@ REFINED_MIN_GAIN = -0.03
 @pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
 def test_latent_refiner_does_not_lose_to_the_u_net_alone(evaluator, refined_adherence, latent_sampler, fine_tuned_vae):
     """Same captions and starting noise, the same decoder (the fine-tuned one): the pair differs from the U-Net alone only
-    in the steps below the switch. The expert gained 3.4 points on the recipe's 500 seen-pair captions (88.4% → 91.8%) but
-    only 0.7 on these 300 (87.0% → 87.7%, 2026-12-03; its plain-copy predecessor: 86.7%), so this asks only that it does
-    not cost more than 3 points; a broken or mismatched expert (another schedule, another latent space) falls far below."""
+    in the steps below the switch. On 300 captions the expert's gain is within sampling noise (its recipe measures the
+    gain on its own 500), so this asks only that it costs no more than 3 points; a broken or mismatched expert (another
+    schedule, another latent space) falls far below."""
     from diffusion_course.data.captions import evaluation_prompts
 
     sample, _ = latent_sampler
@@ -481,22 +484,10 @@ def test_latent_refiner_does_not_lose_to_the_u_net_alone(evaluator, refined_adhe
 
 @pytest.mark.skipif(not {"latent_refiner", "vae_decoder", "vae_decoder_wide"} <= set(MANIFEST), reason="the wider decoder is not shipped")
 def test_wide_decoder_does_not_lose_to_the_narrow_one_on_the_same_latents(refined_adherence):
-    """The pair's latents for the 300 captions, drawn by both decoders (paired): the wider one gained 3.8 points on the
-    recipe's 500 captions (91.8% → 95.6%), so it must not lose here; a decoder for another latent space falls far below."""
+    """The pair's latents for the 300 captions, drawn by both decoders (paired): the wider decoder's recipe records a
+    gain over the narrow one on its 500 captions, so it must not lose here; a decoder for another latent space falls far
+    below."""
     assert refined_adherence["wide"]["both"] >= refined_adherence["fine-tuned"]["both"] - 0.01, refined_adherence
-
-
-@pytest.mark.skipif(not {"latent_refiner", "vae_decoder"} <= set(MANIFEST), reason="the low-noise expert is not shipped yet")
-@pytest.mark.xfail(strict=True, reason="not met: the best shipped latent combination (the U-Net with its low-noise expert, "
-                                       "drawn by the widened decoder vae_decoder_wide after its second cycle) gets shape and "
-                                       "colour both right in 95.6% of the recipe's 500 seen-pair samples, the set it was "
-                                       "chosen on, but 93.2% (92.4-93.9%) of 4,500 from 9 caption x noise seed sets never "
-                                       "used to choose anything (benchmarks.latent_levers, 2026-12-04) and 90.7% of this "
-                                       "test's 300; the squares are the U-Net's loss, in its last, low-noise steps (notebook 08)")
-def test_latent_model_meets_the_issue_bar(refined_adherence):
-    """Issue 6's bar, for the best combination the course ships (the widened decoder where it is shipped)."""
-    best = refined_adherence["wide" if "wide" in refined_adherence else "fine-tuned"]
-    assert best["both"] >= LATENT_BAR, refined_adherence
 
 
 @pytest.mark.skipif("latent_refiner" not in MANIFEST, reason="the low-noise expert is not shipped yet")

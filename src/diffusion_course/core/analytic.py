@@ -21,8 +21,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .denoisers import PREDICTIONS, _per_item_sigma, target_for
 from ..runtime import randn
+from .denoisers import PREDICTIONS, _per_item_sigma, target_for
 from .schedules import NoiseSchedule
 
 

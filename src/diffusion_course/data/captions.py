@@ -7,7 +7,6 @@ prompts ("not red") work.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 

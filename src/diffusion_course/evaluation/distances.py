@@ -8,7 +8,7 @@ to that floor, never by the raw number.
 - `sliced_wasserstein`: average 1-D Wasserstein-2 distance over random projections (any dimension).
 - `mmd_rbf`: maximum mean discrepancy with a sum of Gaussian kernels (biased V-statistic, ≥ 0).
 - `frechet_distance`: distance between Gaussians fitted to two feature sets (Heusel et al. 2017, the "FID" formula;
-  the course computes it in its own evaluator's feature space, see `evaluation.py`).
+  the course computes it in its own evaluator's feature space, see `reports.py`).
 - `precision_recall`: k-nearest-neighbour manifold precision and recall (Kynkäänniemi et al. 2019): precision is the
   share of generated samples that fall inside the real data's manifold (fidelity), recall the share of real samples
   inside the generated manifold (diversity / coverage).

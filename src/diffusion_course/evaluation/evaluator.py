@@ -3,7 +3,7 @@
 Trained on the shapes train split (`python -m diffusion_course.train evaluator`), shipped as a
 checkpoint. Every later notebook judges samples with it: which shape and colour (and size,
 position, background) it sees, how confident it is, and its 128-d penultimate features for the
-Fréchet distance and precision/recall in `metrics.py`.
+Fréchet distance and precision/recall in `distances.py`.
 """
 from __future__ import annotations
 

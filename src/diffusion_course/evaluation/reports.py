@@ -169,4 +169,4 @@ def caption_quality_record(reports: dict[bool, "SampleReport"], guidance: float)
     """`quality_record` of `caption_quality`'s reports: the seen-pair report in full, held-out accuracies as held_out_*."""
     held = {f"held_out_{k}": v for k, v in reports[True].accuracy.items()}
     return quality_record(reports[False], {"guidance": guidance, **held, "prompts": "500 seen-pair and 500 held-out-pair "
-                                                                                     "test captions (prompts.evaluation_prompts)"})
+                                                                                     "test captions (data.captions.evaluation_prompts)"})

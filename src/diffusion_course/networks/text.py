@@ -14,7 +14,7 @@ Tokenizer: lowercase, split on whitespace, unknown words → [UNK] (warned once 
 `max_len` (fixed shapes; 16 holds the longest grammar caption, 14 tokens); longer captions are cut
 to their first max_len − 2 words + [EOS] (warned once), as CLIP's tokenizer does, rather than refused.
 
-Training: the encoder is either first pretrained on the captions alone (`prompts.pretrain_text_encoder`,
+Training: the encoder is either first pretrained on the captions alone (`training.text_encoder.pretrain_text_encoder`,
 with token targets) and then frozen — both shipped text models, pixel and latent — or it learns with the U-Net from the
 diffusion loss (the recipes' default). Either way it sits inside the network the loop optimises:
 `TextConditionedModel(unet, conditioner)`, whose batches carry
@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .embeddings import masked_mean
 from ..data.shapes import caption_words
+from .embeddings import masked_mean
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(len(SPECIAL_TOKENS))

@@ -6,13 +6,12 @@ cross-attention, and "context_mask" (B, L) True where a token is real (not paddi
 
 Layout (defaults): 32×32 → 16×16 → 8×8, one residual block per level on the way down and up,
 self-attention only at the lowest resolution, where it is cheap. Every residual block receives
-the time (+ label) embedding. Chosen by measurement for CPU speed (notebook 03, BENCHMARKS.md).
+the time (+ label) embedding. Chosen by measurement for CPU speed (appendix a1, docs/benchmarks.md).
 With `attention_position`, attention layers also add an embedding of each pixel's (x, y) to its token, so that
 cross-attention can tell pixels apart; with `context_pooling`, the mean of the context's real tokens (the text encoder's
 pooled output) is added, through one linear layer, to the time embedding every residual block receives, as Stable
-Diffusion XL adds its pooled text embedding. The shipped text model has both (notebook 07). In one fine-tune of `uncond`
-with min-SNR weighting, the two together did not make the U-Net read position words (benchmarks/results/
-text_finetune_min_snr.json); the same fine-tune without that weighting did. Neither was tried alone there.
+Diffusion XL adds its pooled text embedding. The shipped text model has both (lesson 07; appendix a2 measures what
+they and the loss weighting change).
 """
 from __future__ import annotations
 

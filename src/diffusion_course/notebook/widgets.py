@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .plotting import to_display
 from ..core.schedules import SCHEDULE_KINDS, NoiseSchedule
+from .plotting import to_display
 
 
 def build_schedule(kind: str, T: int, beta_start: float, beta_end: float, cosine_s: float) -> NoiseSchedule:

@@ -6,13 +6,21 @@
     options.py   RunOptions: what the command line may change
     records.py   what a run records about itself
     studies.py   designs measured and not shipped (appendices, benchmarks)
+    latent_studies.py  the measurements of appendix a3 (closing the latent gap)
 
 The command line is `python -m diffusion_course.train RECIPE` (diffusion_course/train.py).
 """
 from __future__ import annotations
 
-from .latent import (load_latent_model, sample_latent_model, train_latent, train_latent_refiner, train_vae_decoder,
-                     train_vae_decoder_wide, train_vae_recipe)
+from .latent import (
+    load_latent_model,
+    sample_latent_model,
+    train_latent,
+    train_latent_refiner,
+    train_vae_decoder,
+    train_vae_decoder_wide,
+    train_vae_recipe,
+)
 from .options import RunOptions
 from .pixel import sample_class_model, train_class, train_evaluator, train_text, train_uncond
 

@@ -24,16 +24,43 @@ from ..networks.unet import UNet, UNetConfig, count_parameters, grow
 from ..networks.vae import VAE, VAEConfig
 from ..networks.vae_decoder import VAEDecoder, decoder_of, widen_decoder, with_decoder
 from ..runtime import seed_everything
-from ..training.checkpoints import (checkpoint_location, load_checkpoint, load_text_model, read_manifest,
-                                    round_to_float16)
+from ..training.checkpoints import (
+    checkpoint_location,
+    load_checkpoint,
+    load_text_model,
+    read_manifest,
+    round_to_float16,
+)
 from ..training.loop import train_diffusion
 from ..training.text_encoder import ENCODER_PRETRAIN_STEPS, text_conditioner
 from ..training.vae import finetune_decoder, train_vae
-from .configs import (DECODER_BATCH, DECODER_EVAL_EVERY, DECODER_LR, DECODER_STEPS, DECODER_WARMUP, LATENT_GUIDANCE,
-                      LATENT_PHRASE_DROP, LATENT_SCHEDULE, LATENT_TRAIN, LATENT_UNET, REFINER_TRAIN, REFINER_UNET,
-                      TRAIN_IMAGES, VAE_BATCH, VAE_CONFIG, VAE_KL_WEIGHT, VAE_LR, VAE_STEPS, WIDE_DECODER_EVAL_EVERY,
-                      WIDE_DECODER_FACTOR, WIDE_DECODER_LR, WIDE_DECODER_MORE_LR, WIDE_DECODER_MORE_STEPS,
-                      WIDE_DECODER_MORE_WARMUP, WIDE_DECODER_STEPS)
+from .configs import (
+    DECODER_BATCH,
+    DECODER_EVAL_EVERY,
+    DECODER_LR,
+    DECODER_STEPS,
+    DECODER_WARMUP,
+    LATENT_GUIDANCE,
+    LATENT_PHRASE_DROP,
+    LATENT_SCHEDULE,
+    LATENT_TRAIN,
+    LATENT_UNET,
+    REFINER_TRAIN,
+    REFINER_UNET,
+    TRAIN_IMAGES,
+    VAE_BATCH,
+    VAE_CONFIG,
+    VAE_KL_WEIGHT,
+    VAE_LR,
+    VAE_STEPS,
+    WIDE_DECODER_EVAL_EVERY,
+    WIDE_DECODER_FACTOR,
+    WIDE_DECODER_LR,
+    WIDE_DECODER_MORE_LR,
+    WIDE_DECODER_MORE_STEPS,
+    WIDE_DECODER_MORE_WARMUP,
+    WIDE_DECODER_STEPS,
+)
 from .options import RunOptions
 
 
@@ -225,7 +252,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
 
 
 def train_vae_decoder(device, options: RunOptions = RunOptions(), seed: int = 0):
-    """The shipped VAE's decoder fine-tuned on the training images, its encoder frozen (vae_decoder.py): the latents and
+    """The shipped VAE's decoder fine-tuned on the training images, its encoder frozen (training.vae.finetune_decoder): the latents and
     scale factor stay the ones the shipped latent U-Net was trained on. Judged on test reconstructions every
     DECODER_EVAL_EVERY steps and, at the end, under the shipped latent model (its 500 + 500 test captions)."""
     g = seed_everything(seed)

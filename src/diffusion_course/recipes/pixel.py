@@ -26,10 +26,24 @@ from ..networks.unet import UNet, count_parameters
 from ..runtime import config_differences, progress, seed_everything
 from ..training.checkpoints import load_checkpoint, round_to_float16
 from ..training.loop import TrainConfig, batches_from_tensors, train_diffusion
+from ..training.optimiser import update
 from ..training.text_encoder import ENCODER_PRETRAIN_STEPS, text_conditioner
-from .configs import (CLASS_GUIDANCE, CLASS_TRAIN, CLASS_UNET, EVALUATOR_DATA_SEED, EVALUATOR_EPOCHS,
-                      EVALUATOR_TRAIN_IMAGES, TEXT_GUIDANCE, TEXT_PHRASE_DROP, TEXT_TRAIN, TEXT_UNET, TRAIN_IMAGES,
-                      UNCOND_SCHEDULE, UNCOND_TRAIN, UNCOND_UNET)
+from .configs import (
+    CLASS_GUIDANCE,
+    CLASS_TRAIN,
+    CLASS_UNET,
+    EVALUATOR_DATA_SEED,
+    EVALUATOR_EPOCHS,
+    EVALUATOR_TRAIN_IMAGES,
+    TEXT_GUIDANCE,
+    TEXT_PHRASE_DROP,
+    TEXT_TRAIN,
+    TEXT_UNET,
+    TRAIN_IMAGES,
+    UNCOND_SCHEDULE,
+    UNCOND_TRAIN,
+    UNCOND_UNET,
+)
 from .options import RunOptions
 
 
@@ -52,10 +66,7 @@ def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALU
         idx = torch.randint(0, n_train, (256,), generator=g)
         logits = model(data.images[idx].to(device))
         loss = sum(F.cross_entropy(logits[k], targets[k][idx].to(device)) for k in logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        update(opt, loss, sched)
     return model.eval(), evaluator_accuracy(model)
 
 

@@ -25,7 +25,7 @@ from ..networks.text import TextConditionedModel, TextConditioner, TextEncoder, 
 from ..networks.unet import UNet, UNetConfig
 from ..networks.vae import VAE, VAEConfig
 from ..networks.vae_decoder import VAEDecoder
-from ..runtime import json_round_trip, config_differences
+from ..runtime import config_differences, json_round_trip
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 MANIFEST = "manifest.json"

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ..core.loss import diffusion_loss
 from ..core.schedules import NoiseSchedule
 from ..runtime import config_differences, progress
+from .optimiser import update
 
 
 @dataclass
@@ -130,11 +131,7 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):  # 3. loss
             loss = diffusion_loss(net, x0, schedule, generator=g, prediction=cfg.prediction, cond=cond,
                                   weighting=cfg.weighting, t_max=cfg.t_max)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # 4. update, with clipping, then the EMA
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
+        update(opt, loss, clip=cfg.grad_clip, params=list(net.parameters()))  # 4. update, with clipping, then the EMA
         ema.update(net)
         pending.append(loss.detach())
         step += 1

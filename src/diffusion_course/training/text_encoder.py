@@ -14,6 +14,7 @@ from torch import Tensor
 from ..data.captions import OPTIONAL, partial_captions
 from ..data.shapes import VOCABULARIES
 from ..networks.text import TextConditioner
+from .optimiser import update
 
 #: Steps of `pretrain_text_encoder` in the text recipes' --pretrain-encoder (500 × 256 partial captions, about 30 s on a
 #: 2-core CPU; the encoder reads every attribute back by then).
@@ -64,9 +65,7 @@ def pretrain_text_encoder(conditioner, attrs: dict[str, Tensor], steps: int = EN
             loss = loss + F.cross_entropy(logits, words)
             if step >= steps - 50:
                 hits["token"].append(float((logits.argmax(1) == words).float().mean()))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        update(opt, loss)
         losses.append(float(loss.detach()))
     encoder.train(was_training)
     return {"steps": steps, "batch_size": batch_size, "seconds": round(time.perf_counter() - t0, 1),

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from ..core.loss import diffusion_loss
 from ..core.schedules import NoiseSchedule
 from ..runtime import progress, randint
+from .optimiser import update
 
 
 def train_toy(net: nn.Module, data: Tensor, schedule: NoiseSchedule, *, steps: int = 3000, batch_size: int = 256,
@@ -22,10 +23,7 @@ def train_toy(net: nn.Module, data: Tensor, schedule: NoiseSchedule, *, steps: i
     for _ in progress(range(steps), desc="training", disable=not show_progress):
         batch = data[randint(data.shape[0], (batch_size,), g)].to(next(net.parameters()).device)
         loss = diffusion_loss(net, batch, schedule, generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        update(opt, loss, sched)
         losses.append(loss.item())
     net.eval()
     return losses

@@ -23,6 +23,7 @@ from ..networks.vae import VAE, DiagonalGaussian
 from ..networks.vae_decoder import DECODER_MODULES
 from ..runtime import progress, randint
 from .loop import warmup_cosine
+from .optimiser import update
 
 LDM_KL_WEIGHT = 1e-6  # the KL weight of Stable Diffusion's autoencoder configs (with `vae_loss`'s normalisation)
 
@@ -62,10 +63,7 @@ def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 
         x = images[randint(images.shape[0], (batch_size,), g, device=images.device)].to(device)
         recon, posterior = vae(x, generator=g)
         loss = vae_loss(x, recon, posterior, kl_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.total.backward()
-        opt.step()
-        sched.step()
+        update(opt, loss.total, sched)
         pending.append(torch.stack([v.detach().float() for v in loss]))
         if len(pending) == 50 or step == steps - 1:
             for row in torch.stack(pending).cpu().tolist():
@@ -129,10 +127,7 @@ def _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, 
         z = DiagonalGaussian.from_moments(moments[idx]).sample(g)
         vae.decoder.train()
         loss = F.mse_loss(vae.decode(z), images[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        update(opt, loss, sched)
         losses.append(loss.detach())
         if on_eval is not None and eval_every and (step % eval_every == 0 or step == steps):
             vae.eval()

@@ -7,8 +7,8 @@ prints the reference solution.
 
 Each lesson's exercises live in `lessonNN.py`, registered with `checking.exercise(...)`; `EXERCISES` lists them all.
 """
-from .checking import EXERCISES, Exercise, check, difference, exercise, show_solution  # noqa: F401
 from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08  # noqa: F401,I001  (register)
+from .checking import EXERCISES, Exercise, check, difference, exercise, show_solution  # noqa: F401
 
 #: {name: reference solution}
 SOLUTIONS = {name: ex.solution for name, ex in EXERCISES.items()}
