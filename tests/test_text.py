@@ -1,6 +1,9 @@
 """Text conditioning: tokenizer, text encoder, conditioner, dropping for guidance, and the offline CLIP path."""
 import itertools
+import os
 import string
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -16,12 +19,14 @@ from diffusion_course.networks.text import (
     TEXT_IDS,
     TEXT_MASK,
     UNK_ID,
+    PromptWarning,
     TextConditionedModel,
     TextConditioner,
     TextEncoder,
     TextEncoderConfig,
     Tokenizer,
     drop_captions,
+    normalise_caption,
 )
 from diffusion_course.networks.unet import UNet, UNetConfig
 from diffusion_course.training.checkpoints import load_checkpoint, save_checkpoint
@@ -86,22 +91,40 @@ def test_every_grammar_caption_fits_and_round_trips():
     assert tok.decode(ids) == captions
 
 
-def test_unknown_words_become_unk_with_one_warning_per_word():
+def test_unknown_words_become_unk_with_a_warning_every_time():
     tok = Tokenizer()
-    with pytest.warns(UserWarning, match="'pink'.*UNK"):
+    with pytest.warns(PromptWarning, match="'pink'.*UNK"):
         ids, mask = tok(["a pink star", "a pink moon"])
     assert ids[0, 2] == UNK_ID and mask[0, :5].all()
     assert tok.decode(ids[0]) == "a [UNK] star"
+    for _ in range(2):  # the same word again: warned again, whoever calls
+        with pytest.warns(PromptWarning, match="'pink'"):
+            tok(["a pink heart"])
+
+
+def test_prompts_typed_the_natural_way_read_like_the_training_captions():
+    tok = Tokenizer()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        tok(["a pink heart"])  # already warned about 'pink'
-    with pytest.warns(UserWarning, match="'teal'"):
-        tok(["a teal heart"])
+        warnings.simplefilter("error")  # nothing lost: no warning
+        for messy, clean in [("A red circle.", "a red circle"), ("a red, circle", "a red circle"),
+                             ("An orange star in the center!", "a orange star in the centre"),
+                             ("  A LARGE blue heart; on a dark background  ", "a large blue heart on a dark background")]:
+            assert normalise_caption(messy) == clean.split()
+            assert tok([messy])[0].equal(tok([clean])[0]), messy
+    assert normalise_caption("a color") == ["a", "color"]  # mapped only where the grammar has the word
+
+
+def test_the_training_captions_keep_their_token_ids_exactly():
+    captions = _all_grammar_captions()
+    tok = Tokenizer()
+    ids, _ = tok(captions)
+    by_split = [[BOS_ID, *(tok.ids[w] for w in c.split()), EOS_ID] for c in captions]
+    assert [row[: len(want)].tolist() for row, want in zip(ids, by_split)] == by_split
 
 
 def test_long_captions_are_truncated_keeping_eos():
     tok = Tokenizer(max_len=5)
-    with pytest.warns(UserWarning, match="truncated"):
+    with pytest.warns(PromptWarning, match="cut to the first 3.*dropped: star on a dark background"):
         ids, mask = tok(["a small red star on a dark background", "a star"])
     assert ids[0].tolist() == [BOS_ID, tok.ids["a"], tok.ids["small"], tok.ids["red"], EOS_ID] and mask[0].all()
     assert tok.decode(ids) == ["a small red", "a star"]
@@ -356,6 +379,20 @@ def test_clip_offline_prints_one_sentence_and_returns_none(tiny_clip_dir, tmp_pa
         out, err = capsys.readouterr()
         assert out == OFFLINE_MESSAGE + "\n" and err == "", where
     assert OFFLINE_MESSAGE.count(".") == 1 and OFFLINE_MESSAGE.endswith("skipped.")
+
+
+def test_clip_makes_no_network_call_even_outside_make():
+    """Without HF_HUB_OFFLINE (a learner's own `jupyter lab`), asking for CLIP by its Hub name must not try to connect."""
+    script = ("import socket\n"
+              "def refuse(*a, **k):\n"
+              "    raise SystemExit(f'network call: {a[:2]}')\n"
+              "socket.getaddrinfo = refuse\n"
+              "socket.socket.connect = lambda self, addr: refuse(addr)\n"
+              "from diffusion_course.networks.clip_text import load_clip_text_encoder\n"
+              "assert load_clip_text_encoder() is None\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "network call" not in out.stdout + out.stderr, out.stdout + out.stderr
 
 
 def test_word_sensitivity_sees_exactly_the_words_a_model_uses():

@@ -12,6 +12,7 @@ from diffusion_course.training.loop import (
     lr_at,
     train_diffusion,
 )
+from diffusion_course.training.state import RunState
 
 
 def test_lr_warms_up_then_decays_to_the_floor():
@@ -59,29 +60,50 @@ def test_training_lowers_the_loss_and_drops_conditions():
     assert 0 < sum(seen) < 60 * 16 and res.images_per_second > 0
 
 
-def test_resume_restores_weights_ema_and_optimiser(tmp_path):
+class _Interrupt(Exception):
+    """Stands in for Ctrl-C in the middle of a run."""
+
+
+def _batches_until(images, stop_after: int | None):
+    """next_batch for `images`, raising _Interrupt when asked for batch `stop_after` + 1."""
+    inner, calls = batches_from_tensors(images, None, 4), [0]
+
+    def next_batch(g):
+        calls[0] += 1
+        if stop_after is not None and calls[0] > stop_after:
+            raise _Interrupt
+        return inner(g)
+    return next_batch
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    cfg = TrainConfig(steps=3, batch_size=4, warmup=2, checkpoint_every=3)
-    net = _tiny()
-    first = train_diffusion(net, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg, run_dir=tmp_path,
-                            show_progress=False)
-    # resuming a finished run restores everything and trains no further
-    resumed = _tiny()
-    again = train_diffusion(resumed, NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), cfg,
-                            run_dir=tmp_path, resume=True, show_progress=False)
-    assert again.losses == first.losses
-    for a, b in zip(resumed.state_dict().values(), net.state_dict().values()):
+    cfg, schedule = TrainConfig(steps=8, batch_size=4, warmup=2, cond_drop=0.0), NoiseSchedule.cosine(50)
+    torch.manual_seed(0)
+    whole = train_diffusion(_tiny(), schedule, _batches_until(images, None), cfg, show_progress=False)
+    state = RunState(tmp_path / "run.state.safetensors", every=3)
+    torch.manual_seed(0)
+    with pytest.raises(_Interrupt):  # stopped during step 6: the state saved after step 3 is what survives
+        train_diffusion(_tiny(), schedule, _batches_until(images, 5), cfg, show_progress=False, state=state)
+    torch.manual_seed(123)  # a different global RNG: resuming restores the one the run had
+    resumed = train_diffusion(_tiny(), schedule, _batches_until(images, None), cfg, show_progress=False,
+                              state=RunState(state.path, every=3, resume=True))
+    assert resumed.losses == whole.losses and resumed.steps == 8
+    for a, b in zip(resumed.ema.state_dict().values(), whole.ema.state_dict().values()):
         assert torch.equal(a, b)
-    for a, b in zip(again.ema.state_dict().values(), first.ema.state_dict().values()):
-        assert torch.equal(a, b)
-    # resuming with more steps continues (Adam's moments restored: the next update equals an uninterrupted run's)
-    longer = TrainConfig(**{**cfg.to_dict(), "steps": 5})
-    cont = train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4), longer,
-                           run_dir=tmp_path, resume=True, show_progress=False)
-    assert len(cont.losses) == 5 and cont.losses[:3] == first.losses
+
+
+def test_resuming_refuses_other_settings_and_a_missing_state(tmp_path):
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    cfg, schedule = TrainConfig(steps=3, batch_size=4, warmup=2), NoiseSchedule.cosine(50)
+    path = tmp_path / "run.state.safetensors"
+    train_diffusion(_tiny(), schedule, _batches_until(images, None), cfg, show_progress=False,
+                    state=RunState(path, every=3))
     with pytest.raises(ValueError, match="different settings: lr"):
-        train_diffusion(_tiny(), NoiseSchedule.cosine(50), batches_from_tensors(images, None, 4),
-                        TrainConfig(**{**cfg.to_dict(), "lr": 0.5}), run_dir=tmp_path, resume=True, show_progress=False)
+        train_diffusion(_tiny(), schedule, _batches_until(images, None), TrainConfig(**{**cfg.to_dict(), "lr": 0.5}),
+                        show_progress=False, state=RunState(path, every=3, resume=True))
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        RunState(tmp_path / "none.state.safetensors", every=3, resume=True)
 
 
 def test_a_time_budget_picks_a_step_count_that_reproduces_the_run():

@@ -1,6 +1,7 @@
 """Generating many samples at once: batched sampling with optional guidance, for notebooks, recipes and benchmarks."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -28,6 +29,16 @@ def _size(cond) -> int:
     return cond.shape[0] if torch.is_tensor(cond) else next(iter(cond.values())).shape[0]
 
 
+def _check(n, guidance, batch) -> None:
+    """One clear sentence for each argument `generate` cannot use."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of samples, got {n!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive number of samples per batch, got {batch!r}")
+    if guidance is not None and not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"guidance must be a finite scale >= 0 (or None for no guidance), got {guidance!r}")
+
+
 @torch.no_grad()
 def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str, device=None, cond=None,
              guidance: float | None = None, null_cond: Callable | None = None, negative=None,
@@ -48,9 +59,11 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
     guidance_interval: (σ_lo, σ_hi): guide only at σ_lo < σ ≤ σ_hi (`ClassifierFreeGuidance`'s interval); None: at
     every step.
     """
+    _check(n, guidance, batch)
     if cond is not None and _size(cond) != n:
         raise ValueError(f"cond must have n={n} rows, got {_size(cond)}")
-    device = device or next(net.parameters()).device
+    param = next(net.parameters())
+    device = device or param.device
     sigmas = make_sigmas(schedule, steps, spacing)
     base = Denoiser(net, schedule, prediction=prediction, clip=None if guidance else clip)
     noise = prior_sample((n, *shape), float(sigmas[0]), torch.Generator().manual_seed(seed))
@@ -64,7 +77,7 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
                 raise ValueError("guidance needs null_cond(batch_size, device), the condition meaning 'nothing'")
             denoiser = ClassifierFreeGuidance(base, guidance, null_cond, negative=_slice(negative, i, j, device),
                                               clip=clip, interval=guidance_interval)
-        x = noise[i:j].to(device)
+        x = noise[i:j].to(device, param.dtype)  # the model's precision (float32; float64 or bfloat16 if it is so)
         x = sample(sampler, denoiser, x, sigmas, cond=_slice(cond, i, j, device), generator=g, **options)
-        out.append((decode(x) if decode is not None else x.clamp(-1, 1)).cpu())
+        out.append((decode(x) if decode is not None else x.clamp(-1, 1)).cpu().float())
     return torch.cat(out)

@@ -12,6 +12,7 @@ steering away from n ("negative prompts").
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -43,8 +44,8 @@ class ClassifierFreeGuidance:
 
     def __init__(self, denoiser: Callable, scale: float, null_cond: Callable, negative=None, clip: float | None = None,
                  interval: tuple[float, float] | None = None):
-        if scale < 0:
-            raise ValueError(f"guidance scale must be >= 0, got {scale}")
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
+            raise ValueError(f"guidance scale must be a finite number >= 0, got {scale!r}")
         if interval is not None and not (len(interval) == 2 and 0 <= interval[0] < interval[1]):
             raise ValueError(f"interval must be (σ_lo, σ_hi) with 0 <= σ_lo < σ_hi, got {interval}")
         self.denoiser, self.scale, self.null_cond, self.negative, self.clip = denoiser, scale, null_cond, negative, clip

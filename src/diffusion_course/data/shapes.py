@@ -21,6 +21,8 @@ one is only drawn behind the colours whose luma is at most 0.5, so no shape ever
 """
 from __future__ import annotations
 
+import os
+
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -198,6 +200,21 @@ def _check_n(n, name: str = "n") -> None:
         raise ValueError(f"{name} must be a non-negative int, got {n!r}")
 
 
+BYTES_PER_IMAGE = 3 * IMAGE_SIZE * IMAGE_SIZE * 4 + 200  # float32 pixels, plus attributes and caption (about)
+
+
+def _check_memory(n: int) -> None:
+    """Refuse, with the memory it would take, a batch larger than this machine's memory (before allocating it)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: let the allocator decide
+        return
+    need = n * BYTES_PER_IMAGE
+    if need > total:
+        raise MemoryError(f"make_shapes({n:,}) would need about {need / 1e9:,.1f} GB for its images, more than this "
+                          f"machine's {total / 1e9:.0f} GB: ask for fewer, or render in chunks (start=, or ShapesDataset)")
+
+
 def render_shapes(indices, split: str = "train", seed: int = 0) -> ShapeBatch:
     """The images numbered `indices` (ints in [0, 2**32)) of the given split and seed."""
     _check_split_seed(split, seed)
@@ -211,6 +228,7 @@ def make_shapes(n: int, split: str = "train", seed: int = 0, start: int = 0) -> 
     """Images start, start+1, ..., start+n-1 of (seed, split) with labels, attributes and captions."""
     _check_n(n)
     _check_n(start, "start")
+    _check_memory(n)
     return render_shapes(torch.arange(start, start + n), split, seed)
 
 

@@ -25,6 +25,10 @@ from torch import Tensor
 def _check_sets(a: Tensor, b: Tensor) -> None:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must be (n, d) tensors with the same d, got {tuple(a.shape)} and {tuple(b.shape)}")
+    for name, x in (("a", a), ("b", b)):  # a NaN would crash the eigenvalue routine, or silently spoil the distance
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} holds {int((~torch.isfinite(x)).sum())} NaN or infinite values: distances need "
+                             "finite features (were the samples themselves NaN?)")
 
 
 def sliced_wasserstein(a: Tensor, b: Tensor, n_projections: int = 512, seed: int = 0) -> float:

@@ -134,6 +134,9 @@ def evaluate_samples(samples: Tensor, evaluator: Evaluator, targets: dict[str, T
     n = samples.shape[0]
     if n < 10:
         raise ValueError(f"need at least 10 samples for meaningful metrics, got {n}")
+    if not bool(torch.isfinite(samples).all()):
+        raise ValueError(f"{int((~torch.isfinite(samples).flatten(1).all(1)).sum())} of the {n} samples hold NaN or "
+                         "infinite pixels: the model or the sampler diverged, so there is nothing to judge")
     read = evaluator.read(samples.clamp(-1, 1))
     real = real_features(evaluator, n, 0, split)
     precision, recall = precision_recall(real, read["features"])

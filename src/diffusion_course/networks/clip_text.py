@@ -76,14 +76,36 @@ def _from_local_files(name_or_path: str):
         from transformers.utils import logging as hf_logging
     except ImportError:
         return None
+    folder = _local_folder(name_or_path)
+    if folder is None:
+        return None
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # keep a "Loading weights" bar out of notebook outputs
     try:  # the model first: a missing tokenizer "loads" as an empty vocabulary, without an error
-        model = CLIPTextModel.from_pretrained(name_or_path, local_files_only=True)
-        tokenizer = CLIPTokenizer.from_pretrained(name_or_path, local_files_only=True)
+        model = CLIPTextModel.from_pretrained(folder, local_files_only=True)
+        tokenizer = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError):  # not cached, or not a valid name or folder
         return None
     finally:
         if bars:
             hf_logging.enable_progress_bar()
     return (tokenizer, model) if 2 < len(tokenizer) <= model.config.vocab_size else None
+
+
+def _local_folder(name_or_path: str) -> str | None:
+    """The folder holding `name_or_path`'s files: the path itself, or its snapshot in the local Hugging Face cache;
+    None when neither exists. Loading from a folder keeps the Hub client from contacting the network at all (asked
+    for a Hub name, it looks up things such as its user-agent registry even with local_files_only)."""
+    import os
+
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        config = try_to_load_from_cache(name_or_path, "config.json")  # reads the cache only
+    except ValueError:  # not a Hub name either (a path that does not exist, say)
+        return None
+    return os.path.dirname(config) if isinstance(config, str) else None

@@ -50,4 +50,4 @@ class TimeEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(self.freq_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
 
     def forward(self, t: Tensor) -> Tensor:
-        return self.mlp(timestep_embedding(t, self.freq_dim))
+        return self.mlp(timestep_embedding(t, self.freq_dim).to(self.mlp[0].weight.dtype))  # the network's precision

@@ -10,9 +10,10 @@
   causal mask lets see everything).
 - `mask` (B, L) bool: True for real tokens ([BOS], the words, [EOS]), False for [PAD].
 
-Tokenizer: lowercase, split on whitespace, unknown words → [UNK] (warned once per word), padded to
-`max_len` (fixed shapes; 16 holds the longest grammar caption, 14 tokens); longer captions are cut
-to their first max_len − 2 words + [EOS] (warned once), as CLIP's tokenizer does, rather than refused.
+Tokenizer: lowercase, punctuation dropped, a few spellings a learner types mapped to the grammar's ("center" →
+"centre", "an" → "a"), split on whitespace, unknown words → [UNK], padded to `max_len` (fixed shapes; 16 holds the
+longest grammar caption, 14 tokens); longer captions are cut to their first max_len − 2 words + [EOS], as CLIP's
+tokenizer does, rather than refused. Every caption that loses words (unknown or cut) is warned about, each time.
 
 Training: the encoder is either first pretrained on the captions alone (`training.text_encoder.pretrain_text_encoder`,
 with token targets) and then frozen — both shipped text models, pixel and latent — or it learns with the U-Net from the
@@ -28,6 +29,7 @@ recomputes the null encoding with the current weights and swaps rows, so gradien
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
@@ -57,10 +59,32 @@ def check_captions(captions) -> list[str]:
     for c in captions:
         if not isinstance(c, str):
             raise TypeError(f"captions must be a list of str, but it contains {type(c).__name__} {c!r}")
+    if not captions:
+        raise ValueError("captions must hold at least one caption, got an empty list")
     return list(captions)
 
 
 # --- tokenizer --------------------------------------------------------------------------------
+
+class PromptWarning(UserWarning):
+    """A prompt lost words on its way to token ids (unknown words, or cut at max_len)."""
+
+
+warnings.filterwarnings("always", category=PromptWarning)  # every prompt that loses words says so, not only the first
+#: spellings a learner types → the caption grammar's words (applied only where the grammar has the target word)
+SPELLINGS = {"center": "centre", "centred": "centre", "centered": "centre", "middle": "centre", "an": "a",
+             "color": "colour", "gray": "grey", "checkered": "checked", "stripy": "striped"}
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalise_caption(caption: str) -> list[str]:
+    """The words of a caption as the tokenizer reads them: lowercase, punctuation removed, known spellings mapped
+    ("A red, circle in the center." → a red circle in the centre). The captions the models were trained on come back
+    word for word."""
+    words = _PUNCTUATION.sub(" ", caption.lower()).split()
+    known = set(caption_words())
+    return [SPELLINGS[w] if w in SPELLINGS and SPELLINGS[w] in known else w for w in words]
+
 
 class Tokenizer:
     """Word-level tokenizer: `tokenizer(captions) -> (ids (B, max_len) int64, mask (B, max_len) bool)`.
@@ -75,7 +99,6 @@ class Tokenizer:
         self.max_len = max_len
         self.vocab = SPECIAL_TOKENS + caption_words()
         self.ids = {w: i for i, w in enumerate(self.vocab)}
-        self._warned: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -83,16 +106,17 @@ class Tokenizer:
     vocab_size = property(__len__)
 
     def encode_one(self, caption: str) -> list[int]:
-        """[BOS] word ids… [EOS] for one caption, unpadded."""
-        words = caption.lower().split()
+        """[BOS] word ids… [EOS] for one caption, unpadded (`normalise_caption` first)."""
+        words = normalise_caption(caption)
         ids = [self.ids.get(w, UNK_ID) for w in words]
-        warn = [f"{w!r} is not in the vocabulary: it becomes [UNK]" for w, i in zip(words, ids) if i == UNK_ID]
+        lost = [w for w, i in zip(words, ids) if i == UNK_ID]
+        if lost:
+            warnings.warn(f"prompt {caption!r}: {', '.join(map(repr, lost))} not in the vocabulary, read as [UNK] "
+                          f"(the words the models know: {' '.join(caption_words())})", PromptWarning, stacklevel=3)
         if len(ids) > self.max_len - 2:
-            warn.append(f"captions longer than {self.max_len - 2} words are truncated to {self.max_len} tokens")
+            warnings.warn(f"prompt {caption!r}: {len(ids)} words, cut to the first {self.max_len - 2} (dropped: "
+                          f"{' '.join(words[self.max_len - 2:])})", PromptWarning, stacklevel=3)
             ids = ids[: self.max_len - 2]
-        for message in set(warn) - self._warned:  # each message once per tokenizer
-            self._warned.add(message)
-            warnings.warn(message, UserWarning, stacklevel=3)
         return [BOS_ID, *ids, EOS_ID]
 
     def __call__(self, captions: list[str]) -> tuple[Tensor, Tensor]:

@@ -221,6 +221,10 @@ class UNet(nn.Module):
         if label is not None:
             if self.label is None:
                 raise ValueError("this UNet has no label embedding (config.num_classes is None) but got labels")
+            n = self.config.num_classes
+            if label.numel() and not bool(((label >= 0) & (label <= n)).all()):
+                raise ValueError(f"labels must lie in 0..{n - 1} (the classes) or be {n} (no label), got values from "
+                                 f"{int(label.min())} to {int(label.max())}")
             emb = emb + self.label(label)
         if context is not None and self.config.context_dim is None:
             raise ValueError("this UNet has no cross-attention (config.context_dim is None) but got a context")

@@ -90,11 +90,15 @@ def train_vae_recipe(device, options: RunOptions = RunOptions(), seed: int = 0, 
     on_device = images.to(device)  # batches are drawn where the VAE is (indices still come from the CPU generator `g`)
     vae = VAE(config).to(device)
     steps = VAE_STEPS if options.steps is None else options.steps
-    if options.budget_seconds is not None:
+    state = options.run_state(vae_name(config.latent_channels))
+    if state is not None and state.resume:  # the step count the interrupted run chose, its budget included
+        steps = state.extra()["steps"]
+    elif options.budget_seconds is not None:
         steps, per_step = vae_steps_for_budget(vae, on_device, batch, options.budget_seconds)
         print(f"time budget {options.minutes:.1f} min at {per_step * 1000:.1f} ms/step: {steps} steps", flush=True)
     t0 = time.perf_counter()
-    history = train_vae(vae, on_device, steps=steps, batch_size=batch, lr=VAE_LR, kl_weight=VAE_KL_WEIGHT, generator=g)
+    history = train_vae(vae, on_device, steps=steps, batch_size=batch, lr=VAE_LR, kl_weight=VAE_KL_WEIGHT, generator=g,
+                        state=state)
     seconds = time.perf_counter() - t0
     del on_device
     round_to_float16(vae)  # shipped in float16 (the 25 MB budget): measure what ships
@@ -219,6 +223,13 @@ def latent_unet_config(vae_config: VAEConfig) -> UNetConfig:
     return replace(LATENT_UNET, in_channels=c, out_channels=c)
 
 
+def _tracking(state, log):
+    """`state` carrying `log`'s quality curve through an interruption (either may be None)."""
+    if state is not None and log is not None:
+        state.track("quality_during_training", lambda: log.rows, log.rows.extend)
+    return state
+
+
 def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The mini Stable Diffusion: a text-conditional U-Net on the shipped VAE's latents, with its own text encoder."""
     seed_everything(seed)
@@ -231,10 +242,11 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     model = TextConditionedModel(UNet(latent_unet_config(vae.config)), conditioner).to(device)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None
+    state = _tracking(options.run_state("latent"), log)
     t0 = time.perf_counter()
     batches = caption_batches(latents, data.attrs, conditioner, cfg.batch_size, LATENT_PHRASE_DROP)
     result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log,
-                             budget_seconds=options.budget_seconds)
+                             budget_seconds=options.budget_seconds, state=state)
     cfg = replace(cfg, steps=result.steps)  # what a time budget chose
     seconds = time.perf_counter() - t0 - (log.eval_seconds if log else 0.0)
     ema = round_to_float16(result.ema)  # measured as shipped (float16 storage)
@@ -316,8 +328,11 @@ def _finetune_decoder_run(vae: VAE, device, options: RunOptions, g: torch.Genera
 
     warmup = min(warmup, steps - 1)  # short test runs keep at least one step after the warm-up
     t0 = time.perf_counter()
+    state = options.run_state("vae_decoder_wide" if refiner else "vae_decoder")
+    if state is not None:  # the reconstruction curve survives an interruption with the weights
+        state.track("reconstruction_during_training", lambda: curve, curve.extend)
     losses = finetune_decoder(vae, images, steps=steps, batch_size=batch, lr=lr, warmup=warmup, generator=g,
-                              on_eval=judge, eval_every=every)
+                              on_eval=judge, eval_every=every, state=state)
     seconds = time.perf_counter() - t0 - eval_seconds[0]
     round_to_float16(vae)  # shipped in float16: measure what ships
     report = reconstruction_report(vae, device=device)
@@ -369,10 +384,11 @@ def train_latent_refiner(device, options: RunOptions = RunOptions(), seed: int =
     pair_of = lambda m: TextConditionedModel(SwitchAtTimestep(base.net, m.net, cfg.t_max), m.conditioner)  # noqa: E731
     # the curve is judged as the best combination is: the pair, drawn by the fine-tuned decoder
     log = LatentQualityLog(schedule, adapter_ft, device, wrap=pair_of) if cfg.sample_every else None
+    state = _tracking(options.run_state("latent_refiner"), log)
     t0 = time.perf_counter()
     batches = caption_batches(latents, data.attrs, model.conditioner, cfg.batch_size, LATENT_PHRASE_DROP)
     result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log,
-                             budget_seconds=options.budget_seconds)
+                             budget_seconds=options.budget_seconds, state=state)
     cfg = replace(cfg, steps=result.steps)
     seconds = time.perf_counter() - t0 - (log.eval_seconds if log else 0.0)
     expert = round_to_float16(result.ema).net.eval()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ..training.loop import TrainConfig
+from ..training.state import RunState
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class RunOptions:
     vae: the VAE whose latents the latent recipe trains on (None: the shipped "vae"; or a path such as runs/vae8/vae8).
     continue_from: the vae_decoder_wide recipe's second cycle: the wide decoder at this path (e.g. runs/wide/
     vae_decoder_wide, what the first cycle wrote) fine-tuned on, instead of widening vae_decoder afresh.
+    run_dir: the run folder, where the recipe saves its resumable state (None: no state is saved).
+    checkpoint_every: save that state every this many training steps. resume: continue from the saved state.
     """
     steps: int | None = None
     batch_size: int | None = None
@@ -38,10 +42,19 @@ class RunOptions:
     latent_channels: int | None = None
     vae: str | None = None
     continue_from: str | None = None
+    run_dir: Path | None = None
+    checkpoint_every: int = 250
+    resume: bool = False
 
     def apply(self, cfg: TrainConfig, seed: int) -> TrainConfig:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
         return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+    def run_state(self, name: str) -> RunState | None:
+        """Where the recipe `name` keeps its resumable state (RUN_DIR/NAME.state.safetensors); None without a run folder."""
+        if self.run_dir is None:
+            return None
+        return RunState(Path(self.run_dir) / f"{name}.state.safetensors", self.checkpoint_every, self.resume)
 
     @property
     def budget_seconds(self) -> float | None:

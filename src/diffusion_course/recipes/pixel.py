@@ -27,6 +27,7 @@ from ..runtime import config_differences, progress, seed_everything
 from ..training.checkpoints import load_checkpoint, round_to_float16
 from ..training.loop import TrainConfig, batches_from_tensors, train_diffusion
 from ..training.optimiser import update
+from ..training.state import RunState
 from ..training.text_encoder import ENCODER_PRETRAIN_STEPS, text_conditioner
 from .configs import (
     CLASS_GUIDANCE,
@@ -47,8 +48,10 @@ from .configs import (
 from .options import RunOptions
 
 
-def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALUATOR_TRAIN_IMAGES, seed: int = 0):
-    """Train the attribute classifier; returns (model, accuracy on the test split).
+def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALUATOR_TRAIN_IMAGES, seed: int = 0,
+                    state: RunState | None = None):
+    """Train the attribute classifier; returns (model, accuracy on the test split). state: save a resumable state
+    every `state.every` steps, or resume from it (`RunState`).
 
     The evaluator is a measuring instrument, so it must read every colour×shape pair, including the
     held-out pairs the generative models never see: it trains on the test-split *distribution* (all
@@ -61,12 +64,16 @@ def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALU
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * (n_train // 256)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    parts = ({"evaluator": model}, {"opt": opt}, {"data": g, "global": torch.default_generator}, {"sched": sched})
+    start, _ = state.restore(*parts) if state else (0, {})
     model.train()
-    for _ in progress(range(steps), desc="evaluator"):
+    for step in progress(range(start, steps), desc="evaluator", initial=start, total=steps):
         idx = torch.randint(0, n_train, (256,), generator=g)
         logits = model(data.images[idx].to(device))
         loss = sum(F.cross_entropy(logits[k], targets[k][idx].to(device)) for k in logits)
-        update(opt, loss, sched)
+        update(opt, loss, sched, step=step)
+        if state:
+            state.maybe_save(step + 1, *parts)
     return model.eval(), evaluator_accuracy(model)
 
 
@@ -144,11 +151,13 @@ def _start(options: RunOptions, net: torch.nn.Module) -> dict:
             **({"left_behind": dropped} if dropped else {})}
 
 
-def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None) -> tuple:
+def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None, state=None) -> tuple:
     schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    if state is not None and on_sample is not None:  # the quality curve survives an interruption with the weights
+        state.track("quality_during_training", lambda: on_sample.rows, on_sample.rows.extend)
     t0 = time.perf_counter()
     result = train_diffusion(net, schedule, next_batch, cfg, drop_condition=drop, on_sample=on_sample,
-                             budget_seconds=budget_seconds)
+                             budget_seconds=budget_seconds, state=state)
     cfg = replace(cfg, steps=result.steps)  # what a time budget chose
     eval_seconds = getattr(on_sample, "eval_seconds", 0.0)
     seconds = time.perf_counter() - t0 - eval_seconds
@@ -170,7 +179,7 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device, cfg.prediction) if cfg.sample_every else None
     ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
-                               on_sample=log, budget_seconds=options.budget_seconds)
+                               on_sample=log, budget_seconds=options.budget_seconds, state=options.run_state("uncond"))
     samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)
@@ -189,7 +198,7 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     null = label_null(CLASS_UNET.num_classes)
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
     ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop,
-                               budget_seconds=options.budget_seconds)
+                               budget_seconds=options.budget_seconds, state=options.run_state("class"))
     samples, labels = sample_class_model(ema, schedule, 1000, device, cfg.prediction, seed=1234)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
@@ -233,7 +242,8 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     model, start = text_model(options, data.attrs)
     model = model.to(device)
     batches = caption_batches(data.images, data.attrs, model.conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
-    ema, schedule, meta = _fit(model, cfg, batches, model.drop, budget_seconds=options.budget_seconds)
+    ema, schedule, meta = _fit(model, cfg, batches, model.drop, budget_seconds=options.budget_seconds,
+                               state=options.run_state("text"))
     evaluator = load_checkpoint("evaluator", device=device)[0]
     null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
     reports = caption_quality(lambda prompts: generate(  # 500 seen-pair and 500 held-out-pair test captions

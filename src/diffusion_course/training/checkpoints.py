@@ -26,6 +26,7 @@ from ..networks.unet import UNet, UNetConfig
 from ..networks.vae import VAE, VAEConfig
 from ..networks.vae_decoder import VAEDecoder
 from ..runtime import config_differences, json_round_trip
+from .files import atomic_write, atomic_write_text, locked
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 MANIFEST = "manifest.json"
@@ -37,7 +38,8 @@ _INIT_FROM_GLOBAL_RNG = False  # set only inside initialising_from_global_rng()
 @contextlib.contextmanager
 def initialising_from_global_rng():
     """Inside this block `load_checkpoint` draws the throwaway initial weights of each model it builds from torch's
-    global RNG, advancing it, as every load did when the shipped checkpoints were trained. the training command (`python -m diffusion_course.train`) runs each
+    global RNG, advancing it, as every load did when the shipped checkpoints were trained. The training command
+    (`python -m diffusion_course.train`) runs each
     recipe inside it, so that a recipe that seeds, loads a checkpoint, then draws (a new layer's weights, the batch
     order) draws exactly what it drew when its shipped checkpoint was trained. Outside it (the default)
     loading leaves the global RNG as it found it."""
@@ -84,32 +86,62 @@ def sha256(path: Path) -> str:
 
 
 def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: dict | None = None,
-                    directory: Path = WEIGHTS_DIR, dtype: torch.dtype | None = None) -> dict:
+                    directory: Path = WEIGHTS_DIR, dtype: torch.dtype | None = None,
+                    replace_shipped: bool = False) -> dict:
     """Write NAME.safetensors and NAME.json into `directory` and record their hashes in its manifest.
 
     dtype: store floating-point tensors in this dtype (e.g. torch.float16 halves a U-Net's file, as Stable
     Diffusion's fp16 weights do); `load_checkpoint` casts them back to the model's float32 parameters.
+    replace_shipped: the package's own weights folder is refused unless this is True (the training command's
+    --replace-shipped), so that no run overwrites the course's checkpoints by accident.
+    Every file is written atomically and the manifest is updated under a lock (`files.py`); a model with a non-finite
+    weight is refused before anything is written.
     """
     if kind not in _builders():
         raise ValueError(f"kind must be one of {sorted(_builders())}, got {kind!r}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights, config_path = directory / f"{name}.safetensors", directory / f"{name}.json"
+    if is_shipped_folder(directory) and not replace_shipped:
+        raise CheckpointError(f"{directory} holds the course's shipped checkpoints: refusing to overwrite {name!r} there "
+                              "(save into a run folder, or pass --replace-shipped / replace_shipped=True on purpose)")
     state = {k: v.detach().cpu().to(dtype if dtype is not None and v.is_floating_point() else v.dtype).contiguous()
              for k, v in model.state_dict().items()}
-    save_file(state, str(weights))
-    config_path.write_text(json.dumps({"kind": kind, "config": json_round_trip(config), "meta": meta or {}}, indent=2) + "\n")
-    manifest_path = directory / MANIFEST
-    manifest = read_manifest(directory)
-    manifest[name] = {"sha256": sha256(weights), "config_sha256": sha256(config_path), "bytes": weights.stat().st_size}
-    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
-    return manifest[name]
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"refusing to save {name!r}: {len(bad)} tensor(s) hold NaN or infinite values "
+                              f"(e.g. {bad[0]}); training diverged before this point")
+    directory.mkdir(parents=True, exist_ok=True)
+    weights, config_path = directory / f"{name}.safetensors", directory / f"{name}.json"
+    atomic_write(weights, lambda tmp: save_file(state, tmp))
+    atomic_write_text(config_path, json.dumps({"kind": kind, "config": json_round_trip(config), "meta": meta or {}},
+                                              indent=2) + "\n")
+    entry = {"sha256": sha256(weights), "config_sha256": sha256(config_path), "bytes": weights.stat().st_size}
+    with locked(directory / (MANIFEST + ".lock")):  # read, change, write: one run at a time
+        manifest = read_manifest(directory)
+        manifest[name] = entry
+        atomic_write_text(directory / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    return entry
+
+
+def is_shipped_folder(directory: Path) -> bool:
+    """Whether `directory` is the package's own weights folder (the shipped checkpoints)."""
+    return Path(directory).resolve() == WEIGHTS_DIR.resolve()
 
 
 def read_manifest(directory: Path = WEIGHTS_DIR) -> dict:
-    """{NAME: {"sha256", "config_sha256", "bytes"}} of the checkpoints in `directory` ({} where it has no manifest)."""
+    """{NAME: {"sha256", "config_sha256", "bytes"}} of the checkpoints in `directory` ({} where it has no manifest);
+    a manifest that is not valid JSON raises CheckpointError naming the file and how to restore it."""
     path = Path(directory) / MANIFEST
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+        return manifest
+    except (ValueError, UnicodeDecodeError) as e:
+        how = ("restore it with `git checkout -- src/diffusion_course/weights/manifest.json`" if is_shipped_folder(directory)
+               else "rerun the command that wrote the folder, or rebuild the manifest from the files it lists")
+        raise CheckpointError(f"{path} is damaged ({e}); every checkpoint in that folder needs it: {how}") from None
 
 
 def trained_on_cpu(meta: dict) -> bool:
@@ -156,6 +188,9 @@ def checkpoint_info(name: str, directory: Path = WEIGHTS_DIR) -> dict:
     directory = Path(directory)
     manifest_path = directory / MANIFEST
     manifest = read_manifest(directory)
+    if not manifest_path.exists():
+        raise CheckpointError(f"no checkpoint named {name!r}: {directory} has no {MANIFEST}, so it is not a checkpoint "
+                              "folder (a training run writes one next to the checkpoints it saves)")
     if name not in manifest:
         raise CheckpointError(f"no checkpoint named {name!r} in {manifest_path}; available: {sorted(manifest)}")
     entry = manifest[name]
@@ -198,7 +233,14 @@ def load_checkpoint(name: str, expect: dict | None = None, device=None, director
 def load_text_model(unet: str, encoder: str, expect: dict | None = None, device=None, directory: Path = WEIGHTS_DIR):
     """(text-conditional model in eval mode, the U-Net's info dict) from a U-Net checkpoint and its text-encoder
     checkpoint, e.g. ("text_unet", "text_encoder") or ("latent_unet", "latent_text_encoder"); `expect` is the U-Net's."""
+    kinds = {n: checkpoint_info(n, directory)["kind"] for n in (unet, encoder)}
+    if kinds[unet] != "unet" or kinds[encoder] != "text_encoder":
+        raise CheckpointError(f"load_text_model takes a U-Net checkpoint, then a text-encoder checkpoint (e.g. "
+                              f"'text_unet', 'text_encoder'); got {unet!r} (a {kinds[unet]}) and {encoder!r} (a "
+                              f"{kinds[encoder]})")
     net, info = load_checkpoint(unet, expect=expect, device=device, directory=directory)
+    if not net.config.context_dim:
+        raise CheckpointError(f"{unet!r} is a U-Net without cross-attention (context_dim 0): it cannot read text")
     text_encoder, _ = load_checkpoint(encoder, device=device, directory=directory)
     return TextConditionedModel(net, TextConditioner(text_encoder)).eval(), info
 

@@ -7,22 +7,19 @@ contract on batches from `next_batch(generator) -> (x0, cond)`. The shipped mode
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ..core.loss import diffusion_loss
 from ..core.schedules import NoiseSchedule
 from ..runtime import config_differences, progress
 from .optimiser import update
+from .state import RunState
 
 
 @dataclass
@@ -41,7 +38,6 @@ class TrainConfig:
     amp: bool = True  # mixed precision (bfloat16 autocast) when training on CUDA; ignored on CPU
     seed: int = 0  # seeds initial noise, timesteps and batches
     sample_every: int = 0  # call `on_sample(step, ema_net)` every this many steps (0 = never)
-    checkpoint_every: int = 0  # save a resumable training state every this many steps (0 = never)
     t_max: int | None = None  # train on timesteps t < t_max only (a low-noise expert); None = all of them
 
     def to_dict(self) -> dict:
@@ -95,12 +91,15 @@ class TrainResult:
 
 def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callable, cfg: TrainConfig, *,
                     drop_condition: Callable | None = None, on_sample: Callable | None = None,
-                    run_dir: str | Path | None = None, show_progress: bool = True, resume: bool = False,
+                    state: RunState | None = None, show_progress: bool = True,
                     budget_seconds: float | None = None) -> TrainResult:
     """Train `net` in place and return its EMA copy, loss history and speed.
 
     next_batch(generator) -> (x0, cond) gives a batch on the CPU (cond may be None).
     drop_condition(cond, mask) -> cond replaces the examples where `mask` is True by the null condition.
+    state: where to save a resumable state every `state.every` steps, and whether to resume from it (`RunState`);
+    a resumed run continues with the same weights, optimiser, EMA, data position and step count, so it ends where an
+    uninterrupted one would.
     budget_seconds: train for about this long instead of `cfg.steps`. The number of steps is fixed once, from the
     speed of the first steps of the warm-up (whose learning rates do not depend on the total), so a budgeted run
     is step for step the run `cfg.steps = result.steps` would give: that number is what reproduces it.
@@ -108,12 +107,10 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
     device = next(net.parameters()).device
     g = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema, start, losses = EMA(net, cfg.ema_decay), 0, []
-    if resume and run_dir is not None and (Path(run_dir) / "state.json").exists():
-        start, losses = load_training_state(Path(run_dir), net, ema, opt, cfg)
-        g.manual_seed(cfg.seed + start)  # a fresh, reproducible stream for the remaining steps
+    ema, losses = EMA(net, cfg.ema_decay), []
+    start, cfg = _resume(state, cfg, net, ema, opt, g, losses, budget_seconds is not None)
     use_amp = cfg.amp and device.type == "cuda"
-    calibrate = _calibration_steps(cfg, budget_seconds, start)
+    calibrate = _calibration_steps(cfg, budget_seconds, start) if not start else None  # resumed: steps already fixed
     if calibrate:  # run at least to the end of the timing window; the budget then sets the total
         cfg = replace(cfg, steps=max(cfg.steps, calibrate[1] + 1))
     pending: list[Tensor] = []  # losses still on the device: read back in groups, so the GPU is not waited on each step
@@ -131,12 +128,12 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):  # 3. loss
             loss = diffusion_loss(net, x0, schedule, generator=g, prediction=cfg.prediction, cond=cond,
                                   weighting=cfg.weighting, t_max=cfg.t_max)
-        update(opt, loss, clip=cfg.grad_clip, params=list(net.parameters()))  # 4. update, with clipping, then the EMA
+        update(opt, loss, clip=cfg.grad_clip, params=list(net.parameters()), step=step)  # 4. update, then the EMA
         ema.update(net)
         pending.append(loss.detach())
         step += 1
         bar.update(1)
-        checkpoint_due = bool(run_dir and cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
+        checkpoint_due = bool(state and state.every and step % state.every == 0)
         if len(pending) == 25 or step == cfg.steps or checkpoint_due:
             losses.extend(torch.stack(pending).float().cpu().tolist())
             pending.clear()
@@ -153,12 +150,38 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
         if on_sample and cfg.sample_every and step % cfg.sample_every == 0:
             on_sample(step, ema.model)
         if checkpoint_due:
-            save_training_state(Path(run_dir), net, ema, opt, step, losses, cfg)
+            fixed = not calibrate or step >= calibrate[1]
+            state.save(step, {"net": net, "ema": ema.model}, {"opt": opt}, {"data": g, "global": torch.default_generator},
+                       extra={"config": cfg.to_dict(), "steps_fixed": fixed, "budgeted": budget_seconds is not None,
+                              "ema_updates": ema.updates, "losses": losses})
     bar.close()
     seconds = time.perf_counter() - t0
     net.eval()
     done = cfg.steps - start
     return TrainResult(ema.model, losses, seconds, done * cfg.batch_size / max(seconds, 1e-9), cfg.steps)
+
+
+def _resume(state: RunState | None, cfg: TrainConfig, net, ema: EMA, opt, g, losses: list,
+            budgeted: bool) -> tuple[int, TrainConfig]:
+    """(the step to start from, the config to run): from `state` when it resumes (its step count, the one a time
+    budget fixed), refusing a state saved with other settings; (0, cfg) otherwise."""
+    if state is None or not state.resume:
+        return 0, cfg
+    saved = state.extra()
+    free = {"sample_every"} | ({"steps"} if budgeted and saved["budgeted"] else set())  # a budget fixed the steps
+    diffs = config_differences({k: v for k, v in cfg.to_dict().items() if k not in free},
+                               {k: v for k, v in saved["config"].items() if k not in free})
+    if budgeted != saved["budgeted"]:
+        diffs.append(f"time budget: {'given' if budgeted else 'none'} here, {'one' if saved['budgeted'] else 'none'} in the run")
+    if diffs:
+        raise ValueError(f"cannot resume from {state.path}: it was trained with different settings: " + "; ".join(diffs))
+    if not saved["steps_fixed"]:
+        raise ValueError(f"cannot resume from {state.path}: the run stopped before its time budget fixed the number of "
+                         "steps; start it again without --resume")
+    start, extra = state.restore({"net": net, "ema": ema.model}, {"opt": opt}, {"data": g, "global": torch.default_generator})
+    ema.updates = extra["ema_updates"]
+    losses.extend(extra["losses"])
+    return start, replace(cfg, steps=saved["config"]["steps"])
 
 
 def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None, start: int) -> tuple[int, int] | None:
@@ -178,47 +201,6 @@ def _to(cond, device):
     if cond is None or torch.is_tensor(cond):
         return None if cond is None else cond.to(device)
     return {k: v.to(device) for k, v in cond.items()}
-
-
-def save_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int,
-                        losses: list[float], cfg: TrainConfig) -> None:
-    """A resumable state as safetensors (weights, EMA, Adam moments) + JSON (step, losses, config)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in ema.model.state_dict().items()})
-    for i, state in opt.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-    # write to temporary names, then rename: an interrupted save never leaves a half-written state
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(run_dir / "state.safetensors.tmp"))
-    (run_dir / "state.json.tmp").write_text(json.dumps({"step": step, "ema_updates": ema.updates, "losses": losses,
-                                                        "config": cfg.to_dict()}))
-    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
-    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
-
-
-def load_training_state(run_dir: Path, net: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
-                        cfg: TrainConfig | None = None) -> tuple[int, list[float]]:
-    """Restore what `save_training_state` wrote; returns (step, losses). With `cfg`, refuse a state saved with
-    different settings (other than the number of steps and checkpoint cadence, which a resumed run may change)."""
-    meta = json.loads((run_dir / "state.json").read_text())
-    if cfg is not None:
-        free = {"steps", "checkpoint_every", "sample_every"}
-        diffs = [d for d in config_differences({k: v for k, v in cfg.to_dict().items() if k not in free},
-                                               {k: v for k, v in meta["config"].items() if k not in free})]
-        if diffs:
-            raise ValueError(f"cannot resume from {run_dir}: it was trained with different settings: " + "; ".join(diffs))
-    tensors = load_file(str(run_dir / "state.safetensors"))
-    device = next(net.parameters()).device
-    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-    ema.model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    ema.updates = meta["ema_updates"]
-    state = opt.state_dict()
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            state["state"].setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
-    opt.load_state_dict(state)
-    return meta["step"], meta["losses"]
 
 
 def batches_from_tensors(images: Tensor, labels: Tensor | None, batch_size: int) -> Callable:

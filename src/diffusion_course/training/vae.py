@@ -24,6 +24,7 @@ from ..networks.vae_decoder import DECODER_MODULES
 from ..runtime import progress, randint
 from .loop import warmup_cosine
 from .optimiser import update
+from .state import RunState
 
 LDM_KL_WEIGHT = 1e-6  # the KL weight of Stable Diffusion's autoencoder configs (with `vae_loss`'s normalisation)
 
@@ -48,8 +49,9 @@ def vae_loss(x: Tensor, recon: Tensor, posterior: DiagonalGaussian, kl_weight: f
 
 def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 64, lr: float = 1e-3,
               kl_weight: float = LDM_KL_WEIGHT, generator: torch.Generator | None = None,
-              show_progress: bool = True) -> dict[str, list[float]]:
-    """Train with Adam and cosine decay on random batches of `images`; returns each VAELoss field per step."""
+              show_progress: bool = True, state: RunState | None = None) -> dict[str, list[float]]:
+    """Train with Adam and cosine decay on random batches of `images`; returns each VAELoss field per step.
+    state: save a resumable state every `state.every` steps, or resume from it (`RunState`)."""
     if steps <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size} and {lr}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -57,19 +59,27 @@ def train_vae(vae: VAE, images: Tensor, *, steps: int = 2000, batch_size: int = 
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
     history: dict[str, list[float]] = {name: [] for name in VAELoss._fields}
+    parts = ({"vae": vae}, {"opt": opt}, {"data": g, "global": torch.default_generator}, {"sched": sched})
+    start, extra = state.restore(*parts) if state else (0, {})
+    for name in history:
+        history[name].extend(extra.get("history", {}).get(name, []))
     pending: list[Tensor] = []  # each step's losses, still on the device: read back in groups, not once per step
     vae.train()
-    for step in progress(range(steps), desc="training VAE", disable=not show_progress):
+    for step in progress(range(start, steps), desc="training VAE", disable=not show_progress, initial=start,
+                         total=steps):
         x = images[randint(images.shape[0], (batch_size,), g, device=images.device)].to(device)
         recon, posterior = vae(x, generator=g)
         loss = vae_loss(x, recon, posterior, kl_weight)
-        update(opt, loss.total, sched)
+        update(opt, loss.total, sched, step=step)
         pending.append(torch.stack([v.detach().float() for v in loss]))
-        if len(pending) == 50 or step == steps - 1:
+        due = bool(state and state.every and (step + 1) % state.every == 0)
+        if len(pending) == 50 or step == steps - 1 or due:
             for row in torch.stack(pending).cpu().tolist():
                 for name, value in zip(VAELoss._fields, row):
                     history[name].append(value)
             pending.clear()
+        if due:
+            state.save(step + 1, *parts, extra={"history": history, "steps": steps})
     vae.eval()
     return history
 
@@ -89,12 +99,13 @@ def posterior_moments(vae: VAE, images: Tensor, batch_size: int = 500) -> Tensor
 
 def finetune_decoder(vae: VAE, images: Tensor, *, steps: int, batch_size: int = 128, lr: float = 1e-3,
                      warmup: int = 200, generator: torch.Generator | None = None, on_eval=None, eval_every: int = 0,
-                     show_progress: bool = True) -> list[float]:
+                     show_progress: bool = True, state: RunState | None = None) -> list[float]:
     """Train `vae`'s decoder (and post_quant_conv) in place on the reconstruction error of z ~ q(z|x), the encoder
     frozen; Adam, the learning rate rising linearly over `warmup` steps, then a cosine decay to 5% of `lr`. The warm-up
     matters when fine-tuning: Adam's first steps move every weight by about `lr` whatever its gradient, and two steps at
     1e-3 without it took the shipped decoder from 32.2 to 16.6 dB. Calls `on_eval(step)` every `eval_every` steps and
-    after the last one (eval_every = 0: never). Returns the loss (mean squared error per value) of every step."""
+    after the last one (eval_every = 0: never). Returns the loss (mean squared error per value) of every step.
+    state: save a resumable state every `state.every` steps, or resume from it (`RunState`)."""
     if steps <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError(f"steps, batch_size and lr must be positive, got {steps}, {batch_size} and {lr}")
     if not 0 <= warmup < steps:
@@ -110,7 +121,7 @@ def finetune_decoder(vae: VAE, images: Tensor, *, steps: int, batch_size: int = 
         p.requires_grad_(True)
     try:
         return _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, g, on_eval, eval_every,
-                              show_progress)
+                              show_progress, state)
     finally:
         vae.eval()
         for p, flag in zip(vae.parameters(), flags):
@@ -118,18 +129,24 @@ def finetune_decoder(vae: VAE, images: Tensor, *, steps: int, batch_size: int = 
 
 
 def _decoder_steps(vae, images, moments, params, steps, batch_size, lr, warmup, g, on_eval, eval_every,
-                   show_progress) -> list[float]:
+                   show_progress, state) -> list[float]:
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: warmup_cosine(i, steps, warmup, FINAL_LR_FRAC))
+    parts = ({"vae": vae}, {"opt": opt}, {"data": g, "global": torch.default_generator}, {"sched": sched})
+    start, extra = state.restore(*parts) if state else (0, {})
+    done: list[float] = list(extra.get("losses", []))  # losses of the steps before a resume
     losses: list[Tensor] = []
-    for step in progress(range(1, steps + 1), desc="fine-tuning the decoder", disable=not show_progress):
+    for step in progress(range(start + 1, steps + 1), desc="fine-tuning the decoder", disable=not show_progress,
+                         initial=start, total=steps):
         idx = randint(images.shape[0], (batch_size,), g, device=images.device)
         z = DiagonalGaussian.from_moments(moments[idx]).sample(g)
         vae.decoder.train()
         loss = F.mse_loss(vae.decode(z), images[idx])
-        update(opt, loss, sched)
+        update(opt, loss, sched, step=step)
         losses.append(loss.detach())
         if on_eval is not None and eval_every and (step % eval_every == 0 or step == steps):
             vae.eval()
             on_eval(step)
-    return torch.stack(losses).float().cpu().tolist()
+        if state and state.every and step % state.every == 0:
+            state.save(step, *parts, extra={"losses": done + torch.stack(losses).float().cpu().tolist()})
+    return done + (torch.stack(losses).float().cpu().tolist() if losses else [])
