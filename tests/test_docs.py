@@ -27,3 +27,17 @@ def test_relative_links_point_to_files_that_exist(page):
 
 def test_the_readme_fits_on_about_one_screen():
     assert len((ROOT / "README.md").read_text().encode()) < 6_000
+
+
+def test_the_teachers_guide_lists_each_lessons_exercises():
+    from diffusion_course.notebook.exercises import EXERCISES
+
+    guide = (ROOT / "docs" / "teaching.md").read_text()
+    listed = {}
+    for section in guide.split("**Class ")[1:]:
+        lesson = re.match(r"\d+ · \[(\d\d) ", section).group(1)
+        listed[lesson] = set(re.findall(r"`(\w+)`", re.search(r"\n- Exercises: ([^\n]*)", section).group(1)))
+    registered = {}
+    for ex in EXERCISES.values():
+        registered.setdefault(ex.lesson, set()).add(ex.name)
+    assert listed == registered
