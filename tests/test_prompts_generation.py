@@ -8,6 +8,7 @@ from diffusion_course.core.guidance import label_null
 from diffusion_course.data.captions import caption, evaluation_prompts, partial_captions
 from diffusion_course.data.shapes import caption_words, held_out_mask, parse_caption
 from diffusion_course.evaluation.text_probes import word_consistency
+from diffusion_course.recipes.configs import UNCOND_SCHEDULE
 from diffusion_course.training.text_encoder import pretrain_text_encoder
 
 
@@ -70,6 +71,15 @@ class _LabelNet(torch.nn.Module):
         v = self.values[cond] if cond is not None else torch.zeros(x.shape[0])
         # a small pull towards the input, so samples depend on the starting noise
         return v.reshape(-1, 1, 1, 1).expand_as(x).to(x) + 0.01 * torch.tanh(x)
+
+
+def test_batching_changes_a_real_networks_samples_only_by_round_off():
+    """generate's docstring: the same samples whatever `batch` is, up to float round-off, not bit for bit."""
+    net, info = dc.load_checkpoint("uncond")
+    schedule = dc.NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
+    whole, split = (generate(net, schedule, 8, seed=0, prediction=info["meta"]["prediction"], steps=10, batch=b)
+                    for b in (8, 3))
+    torch.testing.assert_close(split, whole, atol=2e-4, rtol=0)
 
 
 def test_generate_batches_conditions_and_guidance():

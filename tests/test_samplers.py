@@ -28,6 +28,10 @@ Mapping notes (diffusers → ours), each shown in a test below:
 - diffusers' Euler/Heun start from σ_max·N(0, I) for linspace/trailing spacing; `prior_sample` uses
   √(1+σ_max²)·N(0, I), the VE view of x_T ~ N(0, I).
 - A t-conditioned network sees slightly different t for the same σ (Euler/Heun "linspace", DPM Karras).
+- DPM-Solver's "leading" is not DDIM's: k·(n, …, 1) with k = T // (n+1) (n+1 points, t = 0 dropped) against our
+  k·(n−1, …, 0) with k = T // n. Other noise levels, so another final sample (measured below);
+  `core.spacing.leading_dpm_timesteps` gives diffusers' list for a learner porting a DPM-Solver set-up.
+- 1,000-step DDPM agrees to 1e-4, not 1e-5: over 1,000 steps diffusers' float32 scalar arithmetic drifts.
 Precision/quirks of diffusers, also shown: from the cosine schedule's σ_max ≈ 2e4, one big step is
 float32-limited in diffusers (so cosine parity uses leading or Karras spacing); DPM-Solver with cosine +
 Karras repeats t = 998 and skips σ_0 unless `set_begin_index(0)`.
@@ -64,7 +68,7 @@ from diffusion_course.core.analytic import (
     gaussian_denoiser,
     point_set_denoiser,
 )
-from diffusion_course.core.spacing import SPACINGS, sigma_at, timesteps_for
+from diffusion_course.core.spacing import SPACINGS, leading_dpm_timesteps, sigma_at, timesteps_for
 
 F64 = torch.float64
 T = 1000
@@ -346,16 +350,20 @@ def test_heun_matches_diffusers(beta_schedule, n, spacing):
 
 
 def _dpm_sigmas(ours, n, spacing):
-    """DPM-Solver's "linspace" is n+1 rounded points from T−1 to 0 with t = 0 dropped; others are ours."""
-    if spacing != "linspace":
+    """DPM-Solver's "linspace" is n+1 rounded points from T−1 to 0 with t = 0 dropped; its "leading" is k·(n, …, 1)
+    with k = T // (n+1), also n+1 points with t = 0 dropped (`leading_dpm_timesteps`); others are ours."""
+    if spacing == "leading":
+        t = leading_dpm_timesteps(ours, n)
+    elif spacing == "linspace":
+        t = torch.from_numpy(np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy())
+    else:
         return make_sigmas(ours, n, spacing)
-    t = torch.from_numpy(np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy())
     return torch.cat([sigma_at(ours, t), torch.zeros(1, dtype=F64)])
 
 
 @pytest.mark.parametrize("beta_schedule, n, spacing", [
     ("linear", 10, "trailing"), ("scaled_linear", 20, "karras"), ("squaredcos_cap_v2", 16, "karras"),
-    ("linear", 12, "linspace"),
+    ("linear", 12, "linspace"), ("scaled_linear", 20, "leading"),
 ])
 def test_dpmpp_2m_matches_diffusers(beta_schedule, n, spacing):
     ref = _ref(DPMSolverMultistepScheduler, beta_schedule, n, spacing, algorithm_type="dpmsolver++",
@@ -367,6 +375,29 @@ def test_dpmpp_2m_matches_diffusers(beta_schedule, n, spacing):
     ref_vp = _run_vp_ref(ref, _x_T(), lambda x, i, t: _eps(data, x, ref.sigmas[i]))
     steps = list(dpmpp_2m(data, _ve(_x_T(), sigmas[0]), sigmas))
     _assert_chains_match(steps, ref_vp, sigmas)
+
+
+def test_dpm_solver_leading_is_not_ddim_leading():
+    """The same "leading" name, other noise levels: the final samples differ (see the module docstring)."""
+    ref = _ref(DPMSolverMultistepScheduler, "linear", 20, "leading", algorithm_type="dpmsolver++", solver_order=2)
+    ours, data = _schedule_like(ref), _data()
+    assert ref.timesteps.tolist() == leading_dpm_timesteps(ours, 20).tolist() == list(range(940, 0, -47))
+    assert timesteps_for(ours, 20, "leading").tolist() == list(range(950, -1, -50))
+    final = [list(dpmpp_2m(data, _ve(_x_T(), s[0]), s))[-1].x for s in
+             (make_sigmas(ours, 20, "leading"), _dpm_sigmas(ours, 20, "leading"))]
+    gap = (final[0] - final[1]).abs().max().item()
+    assert gap > 0.05, gap
+
+
+def test_ddpm_1000_steps_drifts_from_diffusers_by_its_float32_arithmetic():
+    ref = _ref(DDPMScheduler, "linear", T, "leading", clip_sample=False)
+    ours, data = _schedule_like(ref), _data()
+    net, sigmas = data.as_net(ours), make_sigmas(ours, T, "leading")
+    g_ref, g_ours = _twins()
+    ref_vp = _run_vp_ref(ref, _x_T(), lambda x, i, t: net(x, t), generator=g_ref)
+    steps = list(ddpm(Denoiser(net, ours), _ve(_x_T(), sigmas[0]), sigmas, generator=g_ours))
+    drift = (steps[-1].x - ref_vp[-1]).abs().max().item()
+    assert 1e-6 < drift < 1e-4, drift
 
 
 def test_euler_churn_matches_diffusers_when_given_its_model_outputs():

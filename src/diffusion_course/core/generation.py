@@ -50,8 +50,10 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
 
     prediction: what `net` predicts ('eps', 'x0' or 'v'; a checkpoint's JSON records it under meta.train).
     Randomness: the initial noise of all n samples comes from one generator seeded `seed`, drawn up
-    front, so deterministic samplers give the same samples whatever `batch` is; the fresh noise of
-    stochastic samplers comes from a second generator (seed + 1), consumed batch by batch.
+    front, so deterministic samplers give the same samples whatever `batch` is, up to float round-off
+    (not bit for bit: a network's kernels may sum in another order for another batch size; up to about
+    1e-4 for the shipped unconditional U-Net, batch 1 against 64); the fresh noise of stochastic samplers comes from a second generator
+    (seed + 1), consumed batch by batch.
     cond: per-sample conditions (labels or a dict of tensors with n rows), or None.
     guidance: classifier-free guidance scale w (needs `null_cond(batch_size, device)`); None = no guidance.
     negative: per-sample negative conditions (same layout as cond) replacing the null one.

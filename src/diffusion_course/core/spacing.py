@@ -7,6 +7,9 @@ picked from the T training timesteps is a separate choice from the sampler itsel
 - "trailing" t = T−1, T−1−T/n, ...  (rounded)       (Lin et al. 2024: starts at the noisiest step)
 - "linspace" t = linspace(T−1, 0, n), fractional, σ interpolated linearly in t (diffusers' Euler)
 - "karras"   σ evenly spaced in σ^(1/ρ) from σ_max to σ_min (Karras et al. 2022, eq. 5, ρ=7)
+
+These are diffusers' DDIM/Euler conventions. diffusers' DPM-Solver schedulers take n+1 points and drop t=0
+instead, so their "leading" is k·(n, ..., 1) with k = T//(n+1): `leading_dpm_timesteps` gives that list.
 """
 from __future__ import annotations
 
@@ -36,6 +39,12 @@ def timesteps_for(schedule: NoiseSchedule, n: int, spacing: str = "trailing") ->
     else:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     return torch.from_numpy(t.astype(np.float64).copy())
+
+
+def leading_dpm_timesteps(schedule: NoiseSchedule, n: int) -> Tensor:
+    """diffusers' DPM-Solver "leading" timesteps: k·(n, ..., 1) with k = T//(n+1) (n+1 points, t = 0 dropped)."""
+    _check_n(n, schedule)
+    return torch.arange(n, 0, -1, dtype=torch.float64) * (schedule.T // (n + 1))
 
 
 def sigma_at(schedule: NoiseSchedule, t) -> Tensor:
