@@ -1,6 +1,7 @@
 """The command line that trains every shipped checkpoint: `python -m diffusion_course.train RECIPE [options]`.
 
     python -m diffusion_course.train evaluator   # the attribute classifier every quality number uses
+    python -m diffusion_course.train evaluator_robust  # the same, trained through generated-image defects
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (lesson 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (lesson 06)
     python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .recipes import RECIPES, RunOptions, train_evaluator
-from .recipes.configs import EVALUATOR_EPOCHS, VAE_CONFIG
+from .recipes.configs import EVALUATOR_EPOCHS, ROBUST_EVALUATOR_EPOCHS, VAE_CONFIG
 from .recipes.latent import vae_name
 from .recipes.records import machine
 from .runtime import get_device
@@ -41,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     """The command line's options."""
     p = argparse.ArgumentParser(prog="python -m diffusion_course.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", choices=["evaluator", *RECIPES])
+    p.add_argument("recipe", choices=["evaluator", "evaluator_robust", *RECIPES])
     p.add_argument("--steps", type=_count(1), default=None,
                    help="override the number of training steps (the evaluator: epochs)")
     p.add_argument("--batch-size", type=_count(1), default=None, help="override the batch size")
@@ -101,8 +102,8 @@ def _check(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
         p.error("--vae applies to the latent recipe (the decoder and refiner recipes follow the shipped latent U-Net)")
     if args.continue_from is not None and args.recipe != "vae_decoder_wide":
         p.error("--continue-from applies to the vae_decoder_wide recipe (its second cycle)")
-    if args.recipe == "evaluator" and (args.minutes or args.batch_size or args.sample_every is not None):
-        p.error("the evaluator recipe takes --steps only")
+    if args.recipe.startswith("evaluator") and (args.minutes or args.batch_size or args.sample_every is not None):
+        p.error(f"the {args.recipe} recipe takes --steps only")
     if args.recipe in ("vae_decoder", "vae_decoder_wide") and args.minutes is not None:
         p.error(f"the {args.recipe} recipe takes --steps, --batch-size and --sample-every (no time budget)")
     if args.recipe == "vae" and args.sample_every is not None:
@@ -192,10 +193,12 @@ def _state_name(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace, options: RunOptions, device) -> tuple[dict, dict]:
     """({checkpoint name: model}, meta) from the recipe the command line names."""
-    if args.recipe == "evaluator":
-        model, acc = train_evaluator(device, epochs=args.steps or EVALUATOR_EPOCHS, state=options.run_state("evaluator"))
+    if args.recipe.startswith("evaluator"):
+        robust = args.recipe == "evaluator_robust"
+        epochs = args.steps or (ROBUST_EVALUATOR_EPOCHS if robust else EVALUATOR_EPOCHS)
+        model, acc = train_evaluator(device, epochs=epochs, state=options.run_state(args.recipe), robust=robust)
         print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
-        return {"evaluator": model}, {"test_accuracy": acc}
+        return {args.recipe: model}, {"test_accuracy": acc}
     with initialising_from_global_rng():  # loads draw from the global RNG as when the shipped weights were trained
         return RECIPES[args.recipe](device, options)
 

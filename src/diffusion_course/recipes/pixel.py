@@ -20,6 +20,7 @@ from ..core.schedules import NoiseSchedule
 from ..data.captions import caption_batches
 from ..data.shapes import SHAPES, held_out_mask, make_shapes
 from ..evaluation.evaluator import Evaluator, EvaluatorConfig
+from ..evaluation.perturbations import augment
 from ..evaluation.reports import caption_quality, caption_quality_record, evaluate_samples, quality_record
 from ..networks.text import TextConditionedModel
 from ..networks.unet import UNet, count_parameters
@@ -49,9 +50,11 @@ from .options import RunOptions
 
 
 def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALUATOR_TRAIN_IMAGES, seed: int = 0,
-                    state: RunState | None = None):
+                    state: RunState | None = None, robust: bool = False, accuracy_images: int = 10_000):
     """Train the attribute classifier; returns (model, accuracy on the test split). state: save a resumable state
-    every `state.every` steps, or resume from it (`RunState`).
+    every `state.every` steps, or resume from it (`RunState`). robust: each batch goes through
+    `perturbations.augment` (noise, blur, colour shift, JPEG-like blocks; its own generator, seed + 1), so the judge
+    reads generated images as a person would rather than by their pixel noise. accuracy_images: test images scored.
 
     The evaluator is a measuring instrument, so it must read every colour×shape pair, including the
     held-out pairs the generative models never see: it trains on the test-split *distribution* (all
@@ -64,17 +67,20 @@ def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALU
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * (n_train // 256)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    parts = ({"evaluator": model}, {"opt": opt}, {"data": g, "global": torch.default_generator}, {"sched": sched})
+    g_aug = torch.Generator().manual_seed(seed + 1)
+    parts = ({"evaluator": model}, {"opt": opt}, {"data": g, "augment": g_aug, "global": torch.default_generator},
+             {"sched": sched})
     start, _ = state.restore(*parts) if state else (0, {})
     model.train()
     for step in progress(range(start, steps), desc="evaluator", initial=start, total=steps):
         idx = torch.randint(0, n_train, (256,), generator=g)
-        logits = model(data.images[idx].to(device))
+        images = augment(data.images[idx], g_aug) if robust else data.images[idx]
+        logits = model(images.to(device))
         loss = sum(F.cross_entropy(logits[k], targets[k][idx].to(device)) for k in logits)
         update(opt, loss, sched, step=step)
         if state:
             state.maybe_save(step + 1, *parts)
-    return model.eval(), evaluator_accuracy(model)
+    return model.eval(), evaluator_accuracy(model, accuracy_images)
 
 
 def evaluator_accuracy(model: Evaluator, n: int = 10_000) -> dict:
