@@ -2,7 +2,7 @@
 image defects, and what "N× the floor" means in each one's feature space.
 
     python -m diffusion_course.train evaluator_robust   # first: the robust judge, into runs/evaluator_robust (15 min)
-    python -m benchmarks.evaluator_robustness           # then this, about 6 minutes on the 2-core CPU
+    python -m benchmarks.evaluator_robustness           # then this, about 3 minutes on the 2-core CPU
 
 Rows of the first table: the defects `evaluation.perturbations` makes (the robust evaluator trains on noise, blur, colour
 shift and JPEG-like blocks; `resample` is held out of its training), the shipped VAE's reconstructions, and the shipped
@@ -70,8 +70,8 @@ def generated_sets(device) -> dict[str, tuple[torch.Tensor, dict]]:
             "latent model's samples (expert, wide decoder)": (latent_images, attrs)}
 
 
-def accuracy_table(judges: dict, test, defects: dict, generated: dict) -> tuple[str, dict]:
-    rows, numbers = [], {}
+def accuracy_table(judges: dict, test, defects: dict, generated: dict) -> str:
+    rows = []
     header = "| images | " + " | ".join(f"{h}: {j.replace('evaluator_robust', 'robust').replace('evaluator', 'old')}"
                                           for h in HEADS for j in judges) + " |"
     rows.append(header)
@@ -80,9 +80,8 @@ def accuracy_table(judges: dict, test, defects: dict, generated: dict) -> tuple[
     for name, (images, attrs) in sets.items():
         reads = {j: ev.read(images) for j, ev in judges.items()}
         cells = {(h, j): float((reads[j][h] == attrs[h]).float().mean()) for h in HEADS for j in judges}
-        numbers[name] = cells
         rows.append(f"| {name} | " + " | ".join(f"{cells[h, j]:.1%}" for h in HEADS for j in judges) + " |")
-    return "\n".join(rows), numbers
+    return "\n".join(rows)
 
 
 def calibration_table(judges: dict, real_a, real_b, sets: dict[str, torch.Tensor]) -> str:
@@ -113,7 +112,7 @@ def main(argv=None) -> None:
     test = make_shapes(N_TEST, split="test", seed=0)
     defects = defect_sets(test.images, vae)
     generated = generated_sets(device)
-    table, _ = accuracy_table(judges, test, defects, generated)
+    table = accuracy_table(judges, test, defects, generated)
     real_a, real_b = (make_shapes(N_FD, split="test", seed=s).images for s in (101, 202))
     uncond, info = load_checkpoint("uncond", device=device)
     fd_sets = {name: images for name, images in defect_sets(real_b, vae).items() if name != "clean"}  # the second set,

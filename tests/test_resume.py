@@ -113,3 +113,15 @@ def test_saving_a_resumable_state_draws_no_random_numbers(tmp_path):
     RunState(tmp_path / "x.state.safetensors", every=1).save(1, {"net": net}, {"opt": opt},
                                                              {"global": torch.default_generator})
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_a_recipes_curves_travel_with_its_resumable_state(tmp_path):
+    from diffusion_course.recipes.options import RunOptions
+
+    net, rows = torch.nn.Linear(2, 2), [{"step": 1, "fd": 9.0}]
+    state = RunOptions(run_dir=tmp_path).run_state("x", quality_during_training=rows, not_measured=None)
+    state.save(1, {"net": net}, {}, {})
+    refilled = []
+    resumed = RunOptions(run_dir=tmp_path, resume=True).run_state("x", quality_during_training=refilled)
+    assert resumed.restore({"net": torch.nn.Linear(2, 2)}, {}, {}) == (1, {"tracked": {"quality_during_training": rows}})
+    assert refilled == rows

@@ -167,10 +167,10 @@ def main(argv=None) -> None:
                          token_targets=args.token_targets, init_from=args.init_from,
                          latent_channels=args.latent_channels, vae=args.vae, continue_from=args.continue_from,
                          run_dir=out, checkpoint_every=args.checkpoint_every, resume=args.resume)
-    state = out / f"{_state_name(args)}.state.safetensors"
-    if args.resume and not state.exists():
-        p.error(f"nothing to resume: {state} does not exist (run without --resume to start; a run saves its state "
-                f"there every --checkpoint-every steps)")
+    try:
+        state = options.run_state(_state_name(args))  # refuses --resume when there is no state to resume from
+    except FileNotFoundError as e:
+        p.error(str(e))
     models, meta = _run(args, options, device)
     if args.resume:
         meta["resumed"] = "from the state the interrupted run saved (the same steps as an uninterrupted run)"
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
         entry = save_checkpoint(name, model, kind, model.config.to_dict(), meta, directory=out, dtype=dtype,
                                 replace_shipped=args.replace_shipped)
         print(f"saved {out / name}.safetensors ({entry['bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}…)")
-    state.unlink(missing_ok=True)  # the result is saved: nothing left to resume
+    state.discard()  # the result is saved: nothing left to resume
 
 
 def _state_name(args: argparse.Namespace) -> str:

@@ -1,14 +1,13 @@
 """Generating many samples at once: batched sampling with optional guidance, for notebooks, recipes and benchmarks."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from .denoisers import Denoiser
-from .guidance import ClassifierFreeGuidance
+from .guidance import ClassifierFreeGuidance, check_scale
 from .samplers import prior_sample, sample
 from .schedules import NoiseSchedule
 from .spacing import make_sigmas
@@ -35,8 +34,8 @@ def _check(n, guidance, batch) -> None:
         raise ValueError(f"n must be a positive number of samples, got {n!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive number of samples per batch, got {batch!r}")
-    if guidance is not None and not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
-        raise ValueError(f"guidance must be a finite scale >= 0 (or None for no guidance), got {guidance!r}")
+    if guidance is not None:
+        check_scale(guidance, "guidance")
 
 
 @torch.no_grad()
@@ -52,8 +51,8 @@ def generate(net, schedule: NoiseSchedule, n: int, *, seed: int, prediction: str
     Randomness: the initial noise of all n samples comes from one generator seeded `seed`, drawn up
     front, so deterministic samplers give the same samples whatever `batch` is, up to float round-off
     (not bit for bit: a network's kernels may sum in another order for another batch size; up to about
-    1e-4 for the shipped unconditional U-Net, batch 1 against 64); the fresh noise of stochastic samplers comes from a second generator
-    (seed + 1), consumed batch by batch.
+    1e-4 for the shipped unconditional U-Net, batch 1 against 64); the fresh noise of stochastic
+    samplers comes from a second generator (seed + 1), consumed batch by batch.
     cond: per-sample conditions (labels or a dict of tensors with n rows), or None.
     guidance: classifier-free guidance scale w (needs `null_cond(batch_size, device)`); None = no guidance.
     negative: per-sample negative conditions (same layout as cond) replacing the null one.

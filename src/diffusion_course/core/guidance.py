@@ -30,6 +30,12 @@ def cat_cond(a, b):
     raise TypeError(f"cannot batch conditions of types {type(a).__name__} and {type(b).__name__} (or dict keys differ)")
 
 
+def check_scale(scale, name: str = "guidance scale") -> None:
+    """Refuse, naming the argument, a guidance weight that is not a finite number >= 0."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {scale!r}")
+
+
 class ClassifierFreeGuidance:
     """D_w(x, σ, c) = D(x, σ, ∅) + w (D(x, σ, c) − D(x, σ, ∅)), one batched network call per step.
 
@@ -44,8 +50,7 @@ class ClassifierFreeGuidance:
 
     def __init__(self, denoiser: Callable, scale: float, null_cond: Callable, negative=None, clip: float | None = None,
                  interval: tuple[float, float] | None = None):
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
-            raise ValueError(f"guidance scale must be a finite number >= 0, got {scale!r}")
+        check_scale(scale, "guidance scale")
         if interval is not None and not (len(interval) == 2 and 0 <= interval[0] < interval[1]):
             raise ValueError(f"interval must be (σ_lo, σ_hi) with 0 <= σ_lo < σ_hi, got {interval}")
         self.denoiser, self.scale, self.null_cond, self.negative, self.clip = denoiser, scale, null_cond, negative, clip

@@ -223,13 +223,6 @@ def latent_unet_config(vae_config: VAEConfig) -> UNetConfig:
     return replace(LATENT_UNET, in_channels=c, out_channels=c)
 
 
-def _tracking(state, log):
-    """`state` carrying `log`'s quality curve through an interruption (either may be None)."""
-    if state is not None and log is not None:
-        state.track("quality_during_training", lambda: log.rows, log.rows.extend)
-    return state
-
-
 def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     """The mini Stable Diffusion: a text-conditional U-Net on the shipped VAE's latents, with its own text encoder."""
     seed_everything(seed)
@@ -242,7 +235,7 @@ def train_latent(device, options: RunOptions = RunOptions(), seed: int = 0):
     model = TextConditionedModel(UNet(latent_unet_config(vae.config)), conditioner).to(device)
     schedule = NoiseSchedule.from_kind(*LATENT_SCHEDULE)
     log = LatentQualityLog(schedule, adapter, device) if cfg.sample_every else None
-    state = _tracking(options.run_state("latent"), log)
+    state = options.run_state("latent", quality_during_training=log.rows if log else None)
     t0 = time.perf_counter()
     batches = caption_batches(latents, data.attrs, conditioner, cfg.batch_size, LATENT_PHRASE_DROP)
     result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log,
@@ -328,9 +321,7 @@ def _finetune_decoder_run(vae: VAE, device, options: RunOptions, g: torch.Genera
 
     warmup = min(warmup, steps - 1)  # short test runs keep at least one step after the warm-up
     t0 = time.perf_counter()
-    state = options.run_state("vae_decoder_wide" if refiner else "vae_decoder")
-    if state is not None:  # the reconstruction curve survives an interruption with the weights
-        state.track("reconstruction_during_training", lambda: curve, curve.extend)
+    state = options.run_state("vae_decoder_wide" if refiner else "vae_decoder", reconstruction_during_training=curve)
     losses = finetune_decoder(vae, images, steps=steps, batch_size=batch, lr=lr, warmup=warmup, generator=g,
                               on_eval=judge, eval_every=every, state=state)
     seconds = time.perf_counter() - t0 - eval_seconds[0]
@@ -384,7 +375,7 @@ def train_latent_refiner(device, options: RunOptions = RunOptions(), seed: int =
     pair_of = lambda m: TextConditionedModel(SwitchAtTimestep(base.net, m.net, cfg.t_max), m.conditioner)  # noqa: E731
     # the curve is judged as the best combination is: the pair, drawn by the fine-tuned decoder
     log = LatentQualityLog(schedule, adapter_ft, device, wrap=pair_of) if cfg.sample_every else None
-    state = _tracking(options.run_state("latent_refiner"), log)
+    state = options.run_state("latent_refiner", quality_during_training=log.rows if log else None)
     t0 = time.perf_counter()
     batches = caption_batches(latents, data.attrs, model.conditioner, cfg.batch_size, LATENT_PHRASE_DROP)
     result = train_diffusion(model, schedule, batches, cfg, drop_condition=model.drop, on_sample=log,

@@ -50,11 +50,17 @@ class RunOptions:
         changes = {"seed": seed, "steps": self.steps, "batch_size": self.batch_size, "sample_every": self.sample_every}
         return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
 
-    def run_state(self, name: str) -> RunState | None:
-        """Where the recipe `name` keeps its resumable state (RUN_DIR/NAME.state.safetensors); None without a run folder."""
+    def run_state(self, name: str, **curves: list | None) -> RunState | None:
+        """Where the recipe `name` keeps its resumable state (RUN_DIR/NAME.state.safetensors); None without a run folder.
+        curves: lists the recipe fills while training (a quality curve, say; None: not measured), saved with the state
+        and refilled when the run resumes."""
         if self.run_dir is None:
             return None
-        return RunState(Path(self.run_dir) / f"{name}.state.safetensors", self.checkpoint_every, self.resume)
+        state = RunState(Path(self.run_dir) / f"{name}.state.safetensors", self.checkpoint_every, self.resume)
+        for key, rows in curves.items():
+            if rows is not None:
+                state.track(key, lambda rows=rows: rows, rows.extend)
+        return state
 
     @property
     def budget_seconds(self) -> float | None:

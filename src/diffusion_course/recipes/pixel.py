@@ -159,8 +159,6 @@ def _start(options: RunOptions, net: torch.nn.Module) -> dict:
 
 def _fit(net, cfg: TrainConfig, next_batch, drop=None, on_sample=None, budget_seconds=None, state=None) -> tuple:
     schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    if state is not None and on_sample is not None:  # the quality curve survives an interruption with the weights
-        state.track("quality_during_training", lambda: on_sample.rows, on_sample.rows.extend)
     t0 = time.perf_counter()
     result = train_diffusion(net, schedule, next_batch, cfg, drop_condition=drop, on_sample=on_sample,
                              budget_seconds=budget_seconds, state=state)
@@ -185,7 +183,8 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
     images = make_shapes(TRAIN_IMAGES, split="train", seed=0).images
     log = QualityLog(NoiseSchedule.from_kind(*UNCOND_SCHEDULE), device, cfg.prediction) if cfg.sample_every else None
     ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
-                               on_sample=log, budget_seconds=options.budget_seconds, state=options.run_state("uncond"))
+                               on_sample=log, budget_seconds=options.budget_seconds,
+                               state=options.run_state("uncond", quality_during_training=log.rows if log else None))
     samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)

@@ -110,7 +110,7 @@ def train_diffusion(net: nn.Module, schedule: NoiseSchedule, next_batch: Callabl
     ema, losses = EMA(net, cfg.ema_decay), []
     start, cfg = _resume(state, cfg, net, ema, opt, g, losses, budget_seconds is not None)
     use_amp = cfg.amp and device.type == "cuda"
-    calibrate = _calibration_steps(cfg, budget_seconds, start) if not start else None  # resumed: steps already fixed
+    calibrate = None if start else _calibration_steps(cfg, budget_seconds)  # resumed: the steps are already fixed
     if calibrate:  # run at least to the end of the timing window; the budget then sets the total
         cfg = replace(cfg, steps=max(cfg.steps, calibrate[1] + 1))
     pending: list[Tensor] = []  # losses still on the device: read back in groups, so the GPU is not waited on each step
@@ -184,16 +184,16 @@ def _resume(state: RunState | None, cfg: TrainConfig, net, ema: EMA, opt, g, los
     return start, replace(cfg, steps=saved["config"]["steps"])
 
 
-def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None, start: int) -> tuple[int, int] | None:
+def _calibration_steps(cfg: TrainConfig, budget_seconds: float | None) -> tuple[int, int] | None:
     """(first, last) step of the timing window a time budget is converted at, inside the warm-up; None = no budget."""
     if budget_seconds is None:
         return None
     if budget_seconds <= 0:
         raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
     last = min(50, cfg.warmup)
-    if start > 0 or last < 10:
-        raise ValueError("a time budget needs a fresh run with a warm-up of at least 10 steps: the step count is "
-                         f"fixed while the learning rate is still warming up (warmup={cfg.warmup}, start={start})")
+    if last < 10:
+        raise ValueError("a time budget needs a warm-up of at least 10 steps: the step count is fixed while the "
+                         f"learning rate is still warming up (warmup={cfg.warmup})")
     return last // 5, last
 
 
