@@ -62,7 +62,7 @@ def main() -> None:
         value = getattr(args, name)
         if value != p.get_default(name):
             command += f" --{name} " + (" ".join(f"{v:g}" for v in value) if isinstance(value, list) else str(value))
-    record("class_guidance", "Class model: accuracy near the bar", command, "\n".join(lines))
+    record("class_guidance", "Class model: accuracy near the bar", command, "\n".join(lines), judged=True)
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def main() -> None:
     for flag in ("seeds", "fresh_seeds", "fresh_noise"):
         if getattr(args, flag) != p.get_default(flag):
             command += f" --{flag.replace('_', '-')} " + " ".join(map(str, getattr(args, flag)))
-    record("latent_levers", "Latent model: the sampling levers against the 95% bar", command, "\n".join(lines))
+    record("latent_levers", "Latent model: the sampling levers against the 95% bar", command, "\n".join(lines), judged=True)
 
 
 def score(model, w, interval, cells, schedule, adapter, evaluator) -> tuple[list[float], int, int]:

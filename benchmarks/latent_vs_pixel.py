@@ -168,7 +168,7 @@ def main() -> None:
             ft["fd_ratio"] / q["pixel"]["fd_ratio"])
     if has_expert:  # the latent U-Net above the switch, the low-noise expert below it
         pair_ips = BATCH / median(sample["pair"])
-        row(f"sampling with the low-noise expert `latent_refiner`, images/s (median, decode included)",
+        row("sampling with the low-noise expert `latent_refiner`, images/s (median, decode included)",
             ips["pixel"]["sample"], pair_ips, pair_ips / ips["pixel"]["sample"])
         decoders = [("shipped decoder", ref_meta["quality"], None),
                     ("fine-tuned decoder", ref_meta["quality_fine_tuned_decoder"], None)]
@@ -213,7 +213,7 @@ def main() -> None:
                f"and fine-tuned on, the pair's samples drawn by it, as its recipe recorded them." if has_wide else "")
             + "\n\n" + "\n".join(lines))
     print(body)
-    record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body)
+    record("latent_vs_pixel", "Latent vs pixel diffusion (text-to-image)", "python -m benchmarks.latent_vs_pixel", body, judged=True)
 
 
 if __name__ == "__main__":

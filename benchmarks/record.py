@@ -36,12 +36,23 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD, where: str | None = None) -> None:
+def judge_line(name: str = "evaluator") -> str:
+    """Which shipped judge measured a section: its name and weights' sha256 (sections without this line were judged by
+    `evaluator_clean`, the judge the course used before its evaluator was trained through image defects)."""
+    from diffusion_course.training.checkpoints import read_manifest
+
+    return f"Judge: `{name}` (sha256 {read_manifest()[name]['sha256'][:12]}…)."
+
+
+def record(name: str, title: str, command: str, body: str, path: Path = BENCHMARKS_MD, where: str | None = None,
+           judged: bool = False) -> None:
     """Replace (or add) the section `name` of docs/benchmarks.md with `body` (markdown); `where` replaces this machine's
-    description (for results measured elsewhere, then written here)."""
+    description (for results measured elsewhere, then written here); `judged`: the section's numbers come from the shipped
+    evaluator, and it says which (`judge_line`)."""
+    judge = f"  \n{judge_line()}" if judged else ""
     section = (
         f"<!-- bench:{name} -->\n## {title}\n\n"
-        f"Machine: {where or machine()}.  \nCommand: `{command}`\n\n{body.strip()}\n<!-- /bench:{name} -->"
+        f"Machine: {where or machine()}.  \nCommand: `{command}`{judge}\n\n{body.strip()}\n<!-- /bench:{name} -->"
     )
     text = path.read_text() if path.exists() else HEADER
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)

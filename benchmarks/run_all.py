@@ -5,8 +5,7 @@
 Several hours on a 2-core CPU: the U-Net design and U-Net-vs-diffusers benchmarks train models. Each
 benchmark can also be run alone (see its docstring); a benchmark needing a checkpoint that is not
 shipped says so and is skipped. Two studies, `text_init` and `latent_init`, read recorded runs of designs the course
-does not ship, and `evaluator_robustness` reads the robust judge's run folder; without those folders they stop with a
-message, and the others go on.
+does not ship; without those they stop with a message, and the others go on.
 """
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ BENCHMARKS = [("data_throughput", []), ("time_to_quality", ["uncond"]), ("unet_v
               ("class_guidance", ["class", "evaluator"]),
               ("latent_levers", ["vae", "vae_decoder_wide", "latent_unet", "latent_text_encoder",
                                                    "latent_refiner", "evaluator"]),
-              ("evaluator_robustness", ["evaluator", "uncond", "text_unet", "vae", "vae_decoder_wide", "latent_unet"]),
+              ("evaluator_robustness", ["evaluator", "evaluator_clean", "class", "uncond", "text_unet", "vae", "vae_decoder_wide", "latent_unet"]),
               ("gpu_session", [])]
 
 

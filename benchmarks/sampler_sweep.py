@@ -94,7 +94,7 @@ def main() -> None:
            f"n={args.n} is {rows[0]['fd_floor']:.2f}. Samplers: `dc.sample` with v-prediction converted to x̂₀ (clipped to "
            f"[-1, 1]); NFE is counted by the sampler (Heun's first trailing step, σ ≈ 2·10⁴ → ~3, is a single Euler "
            f"evaluation under its `max_ratio` guard; \"heun, no guard\" is diffusers' Heun). ms / image: wall-clock "
-           f"in batches of 250 on this machine.\n\n" + "\n".join(lines))
+           f"in batches of 250 on this machine.\n\n" + "\n".join(lines), judged=True)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ each model starts to listen to, not the quality of a finished model (the full ru
 
 {chr(10).join(lines)}"""
     record("text_position", f"Text model: where position words get lost ({args.steps}-step runs)",
-           "python -m benchmarks.text_position", body)
+           "python -m benchmarks.text_position", body, judged=True)
 
 
 if __name__ == "__main__":

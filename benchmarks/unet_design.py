@@ -86,7 +86,7 @@ def main() -> None:
             f"trailing steps) were judged by the evaluator. FD / floor: Fréchet distance in evaluator features divided by "
             f"the real-vs-real floor at n=1,000.\n\n" + "\n".join(lines))
     record("unet_design", "U-Net design: quality in a fixed CPU budget",
-           f"python -m benchmarks.unet_design --minutes {args.minutes:g}", body)
+           f"python -m benchmarks.unet_design --minutes {args.minutes:g}", body, judged=True)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def main() -> None:
             f"(`recipes.studies.PATCHED_UNET`, a design measured and not shipped) folds 2×2 pixel patches into channels "
             f"first, so its convolutions run at 16×16 and below.\n\n{verdict}\n\n" + "\n".join(lines))
     record("unet_vs_diffusers", "U-Net vs diffusers.UNet2DModel", f"python -m benchmarks.unet_vs_diffusers --steps {args.steps}",
-           body)
+           body, judged=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ START, END = "<!-- checkpoints:table -->", "<!-- /checkpoints:table -->"
 
 #: one line per checkpoint: what it is (the rest of each row is read from its JSON)
 WHAT = {
-    "evaluator": "attribute classifier (shape, colour, size, position, background): judges every model's samples",
+    "evaluator": "attribute classifier (shape, colour, size, position, background), trained through image defects (noise, "
+                 "blur, colour shifts, JPEG-like blocks): judges every model's samples",
+    "evaluator_clean": "the same classifier trained on clean renders only: kept for comparison (it judged the curves "
+                       "recorded during training)",
     "uncond": "unconditional pixel U-Net, widths (16, 32, 64), no patches (notebook 04)",
     "class": "class-conditional pixel U-Net: `uncond` fine-tuned with a label embedding, label dropped 15% of the time "
              "(notebook 06)",
@@ -75,10 +78,11 @@ def pct(x: float) -> str:
 
 
 def text_quality(q: dict, what: str = "") -> str:
-    """Shape and colour both right on seen / held-out pairs, and FD, from a text model's recorded quality."""
+    """Shape and colour both right on seen / held-out pairs, the background word followed (seen pairs), and FD, from a
+    text model's recorded quality."""
     return (f"{what}shape and colour {pct(q['accuracy']['shape_and_colour'])} seen / "
             f"{pct(q['held_out_shape_and_colour'])} held-out pairs (w = {q['guidance']:g}, n = {q['samples']} each), "
-            f"FD {q['fd_ratio']:.1f}× floor")
+            f"background {pct(q['accuracy']['background'])}, FD {q['fd_ratio']:.1f}× floor")
 
 
 def recon(r: dict) -> str:
@@ -87,7 +91,7 @@ def recon(r: dict) -> str:
 
 def headline(name: str, meta: dict) -> str:
     """One or two headline numbers from the checkpoint's recorded quality."""
-    if name == "evaluator":
+    if name.startswith("evaluator"):
         acc = meta["test_accuracy"]
         return "held-out accuracy: " + ", ".join(f"{k} {pct(acc[k])}" for k in ("shape", "colour", "size", "position",
                                                                                    "background"))

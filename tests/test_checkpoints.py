@@ -188,3 +188,28 @@ def test_the_training_command_runs_a_recipe_with_loads_drawing_from_the_global_r
     monkeypatch.setitem(recipes.RECIPES, "vae", fake_vae_recipe)
     train.main(["vae", "--steps", "1", "--device", "cpu", "--out", str(tmp_path)])
     assert seen == [True] and not checkpoints._INIT_FROM_GLOBAL_RNG
+
+
+def test_update_meta_changes_the_json_and_its_manifest_hash_and_leaves_the_weights(saved):
+    from diffusion_course.training.checkpoints import WEIGHTS_DIR, update_meta
+
+    folder, net, cfg = saved
+    before = read_manifest(folder)["tiny"]
+    entry = update_meta("tiny", {"quality": {"fd_ratio": 2.5}}, directory=folder)
+    info = checkpoint_info("tiny", folder)  # both hashes verified against the new manifest
+    assert info["meta"] == {"command": "test", "quality": {"fd_ratio": 2.5}}
+    assert entry["sha256"] == before["sha256"] and entry["config_sha256"] != before["config_sha256"]
+    loaded, _ = load_checkpoint("tiny", expect=cfg, directory=folder)
+    torch.testing.assert_close(loaded.state_dict(), net.state_dict(), rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="replace_shipped"):
+        update_meta("uncond", {"x": 1}, directory=WEIGHTS_DIR)
+
+
+def test_rejudge_refuses_a_checkpoint_with_no_quality_record():
+    from diffusion_course import rejudge
+
+    with pytest.raises(SystemExit):
+        rejudge.main(["evaluator"])
+    with pytest.raises(ValueError, match="no quality record"):
+        from diffusion_course.recipes.rejudge import rejudge as measure
+        measure("evaluator_clean")

@@ -13,7 +13,7 @@ import diffusion_course as dc
 PACKAGE = Path(dc.__file__).parent
 #: layer → its height; a module may import from strictly lower layers and from its own layer
 LAYERS = {"runtime": 0, "core": 1, "data": 1, "networks": 2, "evaluation": 3, "training": 4, "notebook": 5,
-          "recipes": 5, "train": 6}
+          "recipes": 5, "train": 6, "rejudge": 6}
 #: same-height layers that must not import each other
 INDEPENDENT = [("core", "data"), ("notebook", "recipes")]
 

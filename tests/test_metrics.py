@@ -111,3 +111,19 @@ def test_against_bar_needs_the_whole_interval_on_one_side():
     for bar in (0.0, 1.0, 98):
         with pytest.raises(ValueError, match="share between 0 and 1"):
             against_bar(5, 10, bar)
+
+
+def test_sharpness_is_zero_on_flat_images_falls_with_blur_and_rises_with_noise():
+    from diffusion_course.evaluation import perturbations as P
+    from diffusion_course.evaluation.distances import sharpness
+    from diffusion_course.data.shapes import make_shapes
+
+    assert sharpness(torch.full((2, 3, 8, 8), 0.3)) == 0.0
+    ramp = torch.linspace(-1, 1, 16).expand(1, 3, 16, 16)  # a linear ramp has no curvature
+    assert sharpness(ramp) == pytest.approx(0.0, abs=1e-6)
+    real = make_shapes(200, split="test", seed=0).images
+    base = sharpness(real)
+    assert sharpness(P.blur(real)) < 0.6 * base
+    assert sharpness(P.gaussian_noise(real, 0.03, torch.Generator().manual_seed(0))) > 1.3 * base
+    with pytest.raises(ValueError, match="batch"):
+        sharpness(real[0])

@@ -6,7 +6,8 @@ models, on other captions than the recipe's, and checked two ways:
   (FD depends on n), a share with a margin of at least about three standard errors of the difference (each test says
   how it sized its margin);
 - against each goal of the course that the shipped model meets (docs/checkpoints.md, "Goals met"): the evaluator
-  reads every attribute of held-out images with at least 99% accuracy; the class model draws the requested shape in
+  reads shape, colour, size and position of held-out images with at least 99% accuracy, clean or under noise σ = 0.03
+  and a 3×3 blur at 95%; the class model draws the requested shape in
   at least 98% of samples; the pixel text model gets shape and colour right in at least 95% of samples on seen
   colour×shape pairs and 80% on held-out ones; the latent model's adherence is within 20% of the pixel model's.
 Goals the shipped models do not meet are written down in docs/checkpoints.md, "Goals not met"; a test here holds each
@@ -68,7 +69,7 @@ def test_every_shipped_checkpoint_loads_and_matches_its_manifest(name):
     assert not model.training
     # each checkpoint names the one command that reproduces it, and that command's recipe exists
     command = info["meta"]["command"].split()
-    assert command[:3] == ["python", "-m", "diffusion_course.train"] and command[3] in {"evaluator", *RECIPES}
+    assert command[:3] == ["python", "-m", "diffusion_course.train"] and command[3] in {"evaluator", "evaluator_clean", *RECIPES}
     if "--steps" in command:  # allowed only where the recipe has since adopted that step count as its default
         steps = int(command[command.index("--steps") + 1])
         assert steps == RECIPE_DEFAULT_STEPS.get(command[3]), \
@@ -85,12 +86,66 @@ def test_shipped_weights_stay_small():
     assert total < 25e6, f"shipped weights take {total / 1e6:.1f} MB (budget: 25 MB)"
 
 
-def test_evaluator_reads_held_out_images_at_99_percent(evaluator):
-    test = dc.make_shapes(2000, split="test", seed=7)
-    read = evaluator.read(test.images)
-    for name in ("shape", "colour", "size", "position"):
-        accuracy = float((read[name] == test.attrs[name]).float().mean())
-        assert accuracy >= 0.99, f"{name}: {accuracy:.3f}"
+#: The shipped evaluator's agreement with the eye labels, as measured (shape 93.4%, colour 100%, size 99.0%, position
+#: 100%, background 90.0% of 200), less one or two images' worth: the set is fixed, so only a changed judge moves it.
+#: Below the goal of 95%: shape (malformed four- and five-lobed blobs a person calls stars and the judge crosses) and
+#: background (faintly mottled light backgrounds the judge calls checked); docs/checkpoints.md, "Goals not met".
+EYE_AGREEMENT_BARS = {"shape": 0.92, "colour": 0.99, "size": 0.98, "position": 0.99, "background": 0.88}
+
+
+@pytest.fixture(scope="module")
+def judge_test_images():
+    return dc.make_shapes(2000, split="test", seed=7)
+
+
+def _accuracy(judge, images, attrs) -> dict[str, float]:
+    read = judge.read(images)
+    return {h: float((read[h] == attrs[h]).float().mean()) for h in ("shape", "colour", "size", "position", "background")}
+
+
+@pytest.mark.parametrize("name", ["evaluator", "evaluator_clean"])
+def test_evaluators_read_held_out_images_at_99_percent(name, judge_test_images):
+    """Both judges read shape, colour, size and position of clean test images at ≥ 99%. Background: each is held to its
+    recorded accuracy on 10,000 test images less 3 standard errors at 2,000 images (1 point near 99%, 2 near 94%); the
+    shipped judge, trained through defects, is short of the 99% goal there (docs/checkpoints.md, "Goals not met")."""
+    judge, info = load_checkpoint(name)
+    acc = _accuracy(judge, judge_test_images.images, judge_test_images.attrs)
+    for head in ("shape", "colour", "size", "position"):
+        assert acc[head] >= 0.99, f"{name} {head}: {acc[head]:.3f}"
+    bar = info["meta"]["test_accuracy"]["background"] - (0.01 if name == "evaluator_clean" else 0.02)
+    assert acc["background"] >= bar, f"{name} background: {acc['background']:.3f}"
+
+
+def test_evaluator_reads_through_noise_and_blur(evaluator, judge_test_images):
+    """The robustness goal: every head ≥ 95% under Gaussian noise σ = 0.03 and a 3×3 blur. Shape, colour, size and
+    position meet it; background does not (about 93%: docs/checkpoints.md) and is held to 90%. The clean-trained judge
+    fails the same images: its background head reads about a quarter of them right under noise."""
+    from diffusion_course.evaluation import perturbations as P
+
+    images, attrs = judge_test_images.images, judge_test_images.attrs
+    clean_judge = load_checkpoint("evaluator_clean")[0]
+    for defect, changed in (("noise 0.03", P.gaussian_noise(images, 0.03, torch.Generator().manual_seed(0))),
+                            ("3x3 blur", P.blur(images))):
+        acc = _accuracy(evaluator, changed, attrs)
+        for head in ("shape", "colour", "size", "position"):
+            assert acc[head] >= 0.95, f"{defect}, {head}: {acc[head]:.3f}"
+        assert acc["background"] >= 0.90, f"{defect}, background: {acc['background']:.3f}"
+        assert _accuracy(clean_judge, changed, attrs)["background"] < 0.8  # what the defects do to a clean-trained judge
+
+
+def test_evaluator_agrees_with_a_person_on_generated_samples(evaluator):
+    """On 200 generated samples labelled by eye (evaluation.eye_labels), the evaluator's readings agree with the person's
+    on every head at the measured rates; the goal, ≥ 95% on every head, is stated met or not in docs/benchmarks.md."""
+    from diffusion_course.evaluation.eye_labels import agreement, eye_labelled
+
+    images, labels, info = eye_labelled()
+    assert images.shape == (200, 3, 32, 32) and float(images.min()) >= -1 and float(images.max()) <= 1
+    acc = agreement(evaluator.read(images), labels)
+    for head, bar in EYE_AGREEMENT_BARS.items():
+        assert acc[head] >= bar, f"{head}: {acc[head]:.3f} (bar {bar})"
+    clean = agreement(load_checkpoint("evaluator_clean")[0].read(images), labels)
+    assert clean["background"] < 0.6 < acc["background"]  # the clean-trained judge: about half (49%)
+    assert sum(e[h] == "unclear" for e in info["labels"] for h in EYE_AGREEMENT_BARS) <= 10
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The package in layers, each importing only from the ones below it:
 
-    recipes/      how each shipped checkpoint is trained, and the settings lessons import    (+ train.py: the CLI)
+    recipes/      how each shipped checkpoint is trained, and the settings lessons import    (+ train.py, rejudge.py: CLIs)
     notebook/     plotting, widgets, exercise checkers — for the notebooks only
     training/     the training loops and checkpoints
     evaluation/   the evaluator network, distances between sample sets, reports

@@ -1,7 +1,7 @@
 """The command line that trains every shipped checkpoint: `python -m diffusion_course.train RECIPE [options]`.
 
     python -m diffusion_course.train evaluator   # the attribute classifier every quality number uses
-    python -m diffusion_course.train evaluator_robust  # the same, trained through generated-image defects
+    python -m diffusion_course.train evaluator_clean  # the same network trained on clean renders only (comparison)
     python -m diffusion_course.train uncond      # unconditional pixel U-Net (lesson 04)
     python -m diffusion_course.train class       # class-conditional U-Net, fine-tuned from uncond (lesson 06)
     python -m diffusion_course.train text --pretrain-encoder --token-targets --frozen-encoder --init-from class  # (07)
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .recipes import RECIPES, RunOptions, train_evaluator
-from .recipes.configs import EVALUATOR_EPOCHS, ROBUST_EVALUATOR_EPOCHS, VAE_CONFIG
+from .recipes.configs import CLEAN_EVALUATOR_EPOCHS, EVALUATOR_EPOCHS, VAE_CONFIG
 from .recipes.latent import vae_name
 from .recipes.records import machine
 from .runtime import get_device
@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     """The command line's options."""
     p = argparse.ArgumentParser(prog="python -m diffusion_course.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", choices=["evaluator", "evaluator_robust", *RECIPES])
+    p.add_argument("recipe", choices=["evaluator", "evaluator_clean", *RECIPES])
     p.add_argument("--steps", type=_count(1), default=None,
                    help="override the number of training steps (the evaluator: epochs)")
     p.add_argument("--batch-size", type=_count(1), default=None, help="override the batch size")
@@ -194,8 +194,8 @@ def _state_name(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace, options: RunOptions, device) -> tuple[dict, dict]:
     """({checkpoint name: model}, meta) from the recipe the command line names."""
     if args.recipe.startswith("evaluator"):
-        robust = args.recipe == "evaluator_robust"
-        epochs = args.steps or (ROBUST_EVALUATOR_EPOCHS if robust else EVALUATOR_EPOCHS)
+        robust = args.recipe == "evaluator"
+        epochs = args.steps or (EVALUATOR_EPOCHS if robust else CLEAN_EVALUATOR_EPOCHS)
         model, acc = train_evaluator(device, epochs=epochs, state=options.run_state(args.recipe), robust=robust)
         print("test accuracy:", {k: round(v, 4) for k, v in acc.items()})
         return {args.recipe: model}, {"test_accuracy": acc}

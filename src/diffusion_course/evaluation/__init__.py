@@ -1,7 +1,9 @@
 """Evaluation: the instrument (the evaluator network), the distances it feeds, and reports on generated samples.
 
     evaluator.py    a small CNN that reads a shapes image's attributes and gives features for the distances
-    distances.py    Fréchet distance, precision/recall, sliced Wasserstein, MMD, PSNR — each read against its floor
+    perturbations.py  the defects generated images have (noise, blur, colour shift, JPEG-like blocks, resampling)
+    eye_labels.py   200 generated samples labelled by eye: does the evaluator read what a person sees?
+    distances.py    Fréchet distance, precision/recall, sliced Wasserstein, MMD, PSNR, sharpness
     reports.py      one report per batch of samples: FD / floor, precision, recall, recognised, accuracy
     text_probes.py  which words a text-conditional model responds to
 """

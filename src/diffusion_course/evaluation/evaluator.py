@@ -1,7 +1,8 @@
 """The evaluator: a small CNN that reads a shapes image's attributes, and supplies features for metrics.
 
-Trained on the shapes train split (`python -m diffusion_course.train evaluator`), shipped as a
-checkpoint. Every later notebook judges samples with it: which shape and colour (and size,
+Trained on shapes images put through the defects generated images have (noise, blur, colour shifts, JPEG-like
+blocks: `perturbations.augment`; `python -m diffusion_course.train evaluator`), shipped as a checkpoint; the same
+network trained on clean renders only ships as `evaluator_clean`, for comparison. Every later notebook judges samples with it: which shape and colour (and size,
 position, background) it sees, how confident it is, and its 128-d penultimate features for the
 Fréchet distance and precision/recall in `distances.py`.
 """

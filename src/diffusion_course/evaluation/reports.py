@@ -154,7 +154,7 @@ def caption_quality(sample_fn, evaluator: Evaluator, n: int = 500) -> dict[bool,
     for held_out in (False, True):
         prompts, attrs = evaluation_prompts(n, held_out=held_out)
         samples = sample_fn(prompts)
-        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position")}
+        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position", "background")}
         reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
         reports[held_out].accuracy["shape_and_colour"] = joint_accuracy(evaluator.read(samples), attrs)
         print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])

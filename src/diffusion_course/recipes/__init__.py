@@ -5,6 +5,7 @@
     latent.py    the VAE, the latent U-Net, its decoders and its low-noise expert
     options.py   RunOptions: what the command line may change
     records.py   what a run records about itself
+    rejudge.py   each shipped checkpoint's final records measured again with the shipped evaluator
     studies.py   designs measured and not shipped (appendices, benchmarks)
     latent_studies.py  the measurements of appendix a3 (closing the latent gap)
 

@@ -18,8 +18,8 @@ from ..training.vae import LDM_KL_WEIGHT
 TRAIN_IMAGES = 50_000  # shapes train-split images (seed 0) that every generative recipe trains on
 
 # ---------------------------------------------------------------- the evaluator (the course's measuring instrument)
-EVALUATOR_TRAIN_IMAGES, EVALUATOR_EPOCHS = 50_000, 4
-ROBUST_EVALUATOR_EPOCHS = 8  # the robust evaluator: its augmented batches take longer to learn
+EVALUATOR_TRAIN_IMAGES, EVALUATOR_EPOCHS = 50_000, 8  # the evaluator trains through image defects: longer to learn
+CLEAN_EVALUATOR_EPOCHS = 4  # evaluator_clean: the same network on clean renders only, kept for comparison
 EVALUATOR_DATA_SEED = 1  # its training images: the test-split distribution (all pairs), a seed nothing else uses
 
 # ---------------------------------------------------------------- pixel models (lessons 04, 06, 07)

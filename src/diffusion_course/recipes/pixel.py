@@ -50,11 +50,12 @@ from .options import RunOptions
 
 
 def train_evaluator(device, epochs: int = EVALUATOR_EPOCHS, n_train: int = EVALUATOR_TRAIN_IMAGES, seed: int = 0,
-                    state: RunState | None = None, robust: bool = False, accuracy_images: int = 10_000):
+                    state: RunState | None = None, robust: bool = True, accuracy_images: int = 10_000):
     """Train the attribute classifier; returns (model, accuracy on the test split). state: save a resumable state
-    every `state.every` steps, or resume from it (`RunState`). robust: each batch goes through
+    every `state.every` steps, or resume from it (`RunState`). robust (the shipped `evaluator`): each batch goes through
     `perturbations.augment` (noise, blur, colour shift, JPEG-like blocks; its own generator, seed + 1), so the judge
-    reads generated images as a person would rather than by their pixel noise. accuracy_images: test images scored.
+    reads generated images as a person would rather than by their pixel noise; robust=False trains on clean renders
+    only (`evaluator_clean`). accuracy_images: test images scored.
 
     The evaluator is a measuring instrument, so it must read every colour×shape pair, including the
     held-out pairs the generative models never see: it trains on the test-split *distribution* (all
@@ -185,10 +186,15 @@ def train_uncond(device, options: RunOptions = RunOptions(), seed: int = 0):
     ema, schedule, meta = _fit(UNet(UNCOND_UNET).to(device), cfg, batches_from_tensors(images, None, cfg.batch_size),
                                on_sample=log, budget_seconds=options.budget_seconds,
                                state=options.run_state("uncond", quality_during_training=log.rows if log else None))
-    samples = generate(ema, schedule, 1000, seed=1234, device=device, prediction=cfg.prediction)
+    return {"uncond": ema}, {**meta, "quality": uncond_quality(ema, schedule, device, cfg.prediction)}
+
+
+def uncond_quality(model, schedule: NoiseSchedule, device, prediction: str) -> dict:
+    """The unconditional recipe's `quality` record: 1,000 samples (seed 1234) judged by the shipped evaluator."""
+    samples = generate(model, schedule, 1000, seed=1234, device=device, prediction=prediction)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0])
     print(report)
-    return {"uncond": ema}, {**meta, "quality": quality_record(report)}
+    return quality_record(report)
 
 
 def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
@@ -204,10 +210,15 @@ def train_class(device, options: RunOptions = RunOptions(), seed: int = 0):
     drop = lambda cond, mask: torch.where(mask, null(cond.shape[0], cond.device), cond)  # noqa: E731
     ema, schedule, meta = _fit(net, cfg, batches_from_tensors(data.images, data.labels, cfg.batch_size), drop,
                                budget_seconds=options.budget_seconds, state=options.run_state("class"))
-    samples, labels = sample_class_model(ema, schedule, 1000, device, cfg.prediction, seed=1234)
+    return {"class": ema}, {**meta, **start, "quality": class_quality(ema, schedule, device, cfg.prediction)}
+
+
+def class_quality(model, schedule: NoiseSchedule, device, prediction: str) -> dict:
+    """The class recipe's `quality` record: 1,000 samples at CLASS_GUIDANCE, 125 of each shape (seed 1234)."""
+    samples, labels = sample_class_model(model, schedule, 1000, device, prediction, seed=1234)
     report = evaluate_samples(samples, load_checkpoint("evaluator", device=device)[0], targets={"shape": labels})
     print(report)
-    return {"class": ema}, {**meta, **start, "quality": quality_record(report, {"guidance": CLASS_GUIDANCE})}
+    return quality_record(report, {"guidance": CLASS_GUIDANCE})
 
 
 def sample_class_model(model, schedule: NoiseSchedule, n: int, device, prediction: str,
@@ -249,10 +260,15 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
     batches = caption_batches(data.images, data.attrs, model.conditioner, cfg.batch_size, TEXT_PHRASE_DROP)
     ema, schedule, meta = _fit(model, cfg, batches, model.drop, budget_seconds=options.budget_seconds,
                                state=options.run_state("text"))
-    evaluator = load_checkpoint("evaluator", device=device)[0]
-    null = lambda b, dev: ema.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    reports = caption_quality(lambda prompts: generate(  # 500 seen-pair and 500 held-out-pair test captions
-        ema, schedule, len(prompts), seed=1234, device=device, prediction=cfg.prediction,
-        cond=ema.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
     return ({"text_unet": ema.net, "text_encoder": ema.conditioner.encoder},
-            {**meta, **start, "quality": caption_quality_record(reports, TEXT_GUIDANCE)})
+            {**meta, **start, "quality": text_quality(ema, schedule, device, cfg.prediction)})
+
+
+def text_quality(model: TextConditionedModel, schedule: NoiseSchedule, device, prediction: str) -> dict:
+    """The text recipe's `quality` record: 500 seen-pair and 500 held-out-pair test captions at TEXT_GUIDANCE."""
+    evaluator = load_checkpoint("evaluator", device=device)[0]
+    null = lambda b, dev: model.conditioner.tokenize([""] * b, dev)  # noqa: E731
+    reports = caption_quality(lambda prompts: generate(
+        model, schedule, len(prompts), seed=1234, device=device, prediction=prediction,
+        cond=model.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
+    return caption_quality_record(reports, TEXT_GUIDANCE)

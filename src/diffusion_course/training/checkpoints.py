@@ -122,6 +122,24 @@ def save_checkpoint(name: str, model: nn.Module, kind: str, config: dict, meta: 
     return entry
 
 
+def update_meta(name: str, changes: dict, directory: Path = WEIGHTS_DIR, replace_shipped: bool = False) -> dict:
+    """Replace entries of checkpoint `name`'s JSON meta with `changes` (its weights untouched), atomically, and record the
+    JSON's new sha256 in the manifest. The shipped folder is refused unless `replace_shipped`, as in `save_checkpoint`."""
+    directory = Path(directory)
+    if is_shipped_folder(directory) and not replace_shipped:
+        raise CheckpointError(f"{directory} holds the course's shipped checkpoints: refusing to change {name!r} there "
+                              "(pass --replace-shipped / replace_shipped=True on purpose)")
+    info = checkpoint_info(name, directory)  # verifies both files first
+    info["meta"] = {**info["meta"], **changes}
+    config_path = directory / f"{name}.json"
+    with locked(directory / (MANIFEST + ".lock")):
+        atomic_write_text(config_path, json.dumps(info, indent=2) + "\n")
+        manifest = read_manifest(directory)
+        manifest[name] = {**manifest[name], "config_sha256": sha256(config_path)}
+        atomic_write_text(directory / MANIFEST, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    return manifest[name]
+
+
 def is_shipped_folder(directory: Path) -> bool:
     """Whether `directory` is the package's own weights folder (the shipped checkpoints)."""
     return Path(directory).resolve() == WEIGHTS_DIR.resolve()
