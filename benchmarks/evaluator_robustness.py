@@ -9,8 +9,7 @@ shift and JPEG-like blocks; `resample` is held out of its training), the shipped
 text and latent models' samples read against their captions (where a head disagrees with a caption, the model or the
 judge may be wrong: these rows are adherence as each judge reads it, not the judge's accuracy). The eye-labelled rows
 settle that: 200 such samples whose attributes a person labelled without seeing captions or readings
-(`evaluation.eye_labels`). The
-second table: the Fréchet distance of each set to real test images at one sample count (N_FD), as a multiple of the
+(`evaluation.eye_labels`). The second table: the Fréchet distance of each set to real test images at one sample count (N_FD), as a multiple of the
 real-vs-real floor, and a blur-sensitive measure beside it (mean absolute Laplacian, relative to real images), which a
 judge made blind to blur cannot replace. Writes "The evaluator's robustness" in docs/benchmarks.md.
 """
@@ -26,17 +25,18 @@ from diffusion_course.data.captions import evaluation_prompts
 from diffusion_course.data.shapes import make_shapes
 from diffusion_course.evaluation import perturbations as P
 from diffusion_course.evaluation.distances import frechet_distance, sharpness
-from diffusion_course.evaluation.eye_labels import agreement, eye_labelled
+from diffusion_course.evaluation.evaluator import HEADS
+from diffusion_course.evaluation.eye_labels import eye_labelled
+from diffusion_course.evaluation.reports import attribute_accuracy
 from diffusion_course.networks.latent import LatentAdapter
 from diffusion_course.networks.vae_decoder import with_decoder
-from diffusion_course.recipes.configs import LATENT_SCHEDULE, TEXT_GUIDANCE, UNCOND_SCHEDULE
+from diffusion_course.recipes.configs import LATENT_SCHEDULE, UNCOND_SCHEDULE
 from diffusion_course.recipes.latent import load_latent_model, sample_latent_model
-from diffusion_course.recipes.pixel import sample_class_model
+from diffusion_course.recipes.pixel import sample_class_model, sample_text_model
 from diffusion_course.training.checkpoints import load_checkpoint, load_text_model
 
 from .record import record
 
-HEADS = ("shape", "colour", "size", "position", "background")
 N_TEST, N_FD = 2000, 1000  # every generated set has N_FD samples, so every row of the Fréchet table has one count
 JUDGES = {"evaluator_clean": "clean-trained", "evaluator": "shipped"}
 
@@ -54,12 +54,8 @@ def generated_sets(device, n: int = N_FD) -> dict[str, tuple[torch.Tensor, dict]
     """The text and latent models' samples of n seen-pair test captions (seed 1234), with the captions' attributes."""
     prompts, attrs = evaluation_prompts(n, held_out=False)
     text, info = load_text_model("text_unet", "text_encoder", device=device)
-    text.eval()
-    null = lambda b, dev: text.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    schedule = NoiseSchedule.from_kind(*UNCOND_SCHEDULE)
-    text_images = generate(text, schedule, len(prompts), seed=1234, device=device, prediction=info["meta"]["prediction"],
-                           cond=text.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE,
-                           null_cond=null)
+    text_images = sample_text_model(text.eval(), NoiseSchedule.from_kind(*UNCOND_SCHEDULE), prompts, device,
+                                    info["meta"]["prediction"])
     latent, _ = load_latent_model(device=device)
     vae = with_decoder(load_checkpoint("vae", device=device)[0], load_checkpoint("vae_decoder_wide", device=device)[0])
     latent_images = sample_latent_model(latent, NoiseSchedule.from_kind(*LATENT_SCHEDULE), LatentAdapter(vae), prompts,
@@ -68,13 +64,18 @@ def generated_sets(device, n: int = N_FD) -> dict[str, tuple[torch.Tensor, dict]
             "latent model's samples (expert, wide decoder)": (latent_images, attrs)}
 
 
-def accuracy_table(judges: dict, test, defects: dict, generated: dict, eye: dict) -> str:
+def agreements(judges: dict, sets: dict[str, tuple[torch.Tensor, dict]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{set: {judge: {head: share read as labelled}}} for (images, labels) sets."""
+    return {name: {j: attribute_accuracy(ev.read(images), {h: labels[h] for h in HEADS}) for j, ev in judges.items()}
+            for name, (images, labels) in sets.items()}
+
+
+def accuracy_table(cells: dict) -> str:
+    judges = next(iter(cells.values()))
     rows = ["| images | " + " | ".join(f"{h}: {JUDGES[j]}" for h in HEADS for j in judges) + " |",
             "|---|" + "---:|" * (len(HEADS) * len(judges))]
-    sets = {name: (images, test.attrs) for name, images in defects.items()} | generated | eye
-    for name, (images, labels) in sets.items():
-        cells = {j: agreement(ev.read(images), labels) for j, ev in judges.items()}
-        rows.append(f"| {name} | " + " | ".join(f"{cells[j][h]:.1%}" for h in HEADS for j in judges) + " |")
+    for name, acc in cells.items():
+        rows.append(f"| {name} | " + " | ".join(f"{acc[j][h]:.1%}" for h in HEADS for j in judges) + " |")
     return "\n".join(rows)
 
 
@@ -92,23 +93,16 @@ def calibration_table(judges: dict, real_a, real_b, sets: dict[str, torch.Tensor
     return "\n".join(rows)
 
 
-def goals(judges: dict, defects: dict, test, eye: dict) -> str:
-    """The issue's goals for the shipped evaluator, each stated met or not with the numbers."""
-    ev = judges["evaluator"]
-    lines = []
-    for name in ("noise σ = 0.03", "3×3 blur"):
-        acc = agreement(ev.read(defects[name]), test.attrs)
-        low = [f"{h} {acc[h]:.1%}" for h in HEADS if acc[h] < 0.95]
-        lines.append(f"- Every head ≥ 95% under {name}: " + ("met." if not low else f"**not met** ({', '.join(low)})."))
-    images, labels = next(iter(eye.values()))
-    acc = agreement(ev.read(images), labels)
-    low = [f"{h} {acc[h]:.1%}" for h in HEADS if acc[h] < 0.95]
-    lines.append("- Agreement with the eye labels ≥ 95% on every head: " + ("met." if not low else
-                                                                            f"**not met** ({', '.join(low)})."))
-    clean = agreement(ev.read(test.images), test.attrs)
-    low = [f"{h} {clean[h]:.1%}" for h in HEADS if clean[h] < 0.99]
-    lines.append("- Clean test images ≥ 99% on every head: " + ("met." if not low else f"**not met** ({', '.join(low)})."))
-    return "\n".join(lines)
+def goals(cells: dict, eye_row: str) -> str:
+    """The goals for the shipped evaluator, each stated met or not with the numbers, read from the accuracy table."""
+    def verdict(goal: str, row: str, bar: float) -> str:
+        acc = cells[row]["evaluator"]
+        low = [f"{h} {acc[h]:.1%}" for h in HEADS if acc[h] < bar]
+        return f"- {goal}: " + ("met." if not low else f"**not met** ({', '.join(low)}).")
+
+    return "\n".join([*(verdict(f"Every head ≥ 95% under {row}", row, 0.95) for row in ("noise σ = 0.03", "3×3 blur")),
+                      verdict("Agreement with the eye labels ≥ 95% on every head", eye_row, 0.95),
+                      verdict("Clean test images ≥ 99% on every head", "clean", 0.99)])
 
 
 def main(argv=None) -> None:
@@ -121,8 +115,9 @@ def main(argv=None) -> None:
     defects = defect_sets(test.images, vae)
     generated = generated_sets(device)
     images, labels, info = eye_labelled()
-    eye = {f"{len(images)} generated samples labelled by eye": (images, labels)}
-    table = accuracy_table(judges, test, defects, generated, eye)
+    eye_row = f"{len(images)} generated samples labelled by eye"
+    cells = agreements(judges, {name: (images_d, test.attrs) for name, images_d in defects.items()} | generated
+                       | {eye_row: (images, labels)})
     real_a, real_b = (make_shapes(N_FD, split="test", seed=s).images for s in (101, 202))
     fd_sets = {name: images for name, images in defect_sets(real_b, vae).items() if name != "clean"}  # the second set,
     # defective: its distance to the first is the floor plus what the defect adds
@@ -142,12 +137,12 @@ def main(argv=None) -> None:
     body = (f"The shipped evaluator is `{meta['evaluator']['command']}` "
             f"({meta['evaluator']['total_seconds'] / 60:.0f} min on the 2-core CPU); `evaluator_clean` is "
             f"`{meta['evaluator_clean']['command']}`, the same network trained on clean renders only.\n\n"
-            f"{goals(judges, defects, test, eye)}\n\n"
+            f"{goals(cells, eye_row)}\n\n"
             f"Per-head accuracy of both judges on {N_TEST:,} test images (seed 0) under each defect; the generated rows "
             f"read {N_FD:,} samples of seen-pair test captions (seed 1234) against their captions (adherence as each "
             f"judge reads it); the last row is agreement with labels a person gave {len(images)} such samples without "
             f"seeing captions or readings ({info['labeller']}; attributes labelled unclear are left out: "
-            f"{info['unclear']}).\n\n{table}\n\n"
+            f"{info['unclear']}).\n\n{accuracy_table(cells)}\n\n"
             f"Fréchet distance to {N_FD:,} real test images (seed 101), as a multiple of the floor (the distance to a "
             f"second {N_FD:,}, seed 202; the defect rows are that second set with the defect), in each evaluator's "
             f"features; every row has {N_FD:,} images, so the ratios compare. Sharpness: mean absolute Laplacian "

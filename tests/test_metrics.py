@@ -127,3 +127,13 @@ def test_sharpness_is_zero_on_flat_images_falls_with_blur_and_rises_with_noise()
     assert sharpness(P.gaussian_noise(real, 0.03, torch.Generator().manual_seed(0))) > 1.3 * base
     with pytest.raises(ValueError, match="batch"):
         sharpness(real[0])
+
+
+def test_attribute_accuracy_leaves_out_images_without_a_label():
+    from diffusion_course.evaluation.reports import attribute_accuracy
+
+    read = {"shape": torch.tensor([0, 1, 2, 3])}
+    assert attribute_accuracy(read, {"shape": torch.tensor([0, 1, 0, 0])}) == {"shape": 0.5}
+    assert attribute_accuracy(read, {"shape": torch.tensor([0, 1, -1, -1])}) == {"shape": 1.0}  # -1: no label
+    with pytest.raises(ValueError, match="does not predict"):
+        attribute_accuracy(read, {"rotation": torch.tensor([0.0])})

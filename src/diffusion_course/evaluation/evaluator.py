@@ -2,8 +2,8 @@
 
 Trained on shapes images put through the defects generated images have (noise, blur, colour shifts, JPEG-like
 blocks: `perturbations.augment`; `python -m diffusion_course.train evaluator`), shipped as a checkpoint; the same
-network trained on clean renders only ships as `evaluator_clean`, for comparison. Every later notebook judges samples with it: which shape and colour (and size,
-position, background) it sees, how confident it is, and its 128-d penultimate features for the
+network trained on clean renders only ships as `evaluator_clean`, for comparison. Every later notebook judges samples
+with it: which shape and colour (and size, position, background) it sees, how confident it is, and its 128-d penultimate features for the
 Fréchet distance and precision/recall in `distances.py`.
 """
 from __future__ import annotations

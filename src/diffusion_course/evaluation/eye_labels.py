@@ -4,7 +4,7 @@
 model at w = 3, then 100 of the latent model (with its low-noise expert and wide decoder), on the first 100 seen-pair
 test captions (`data.captions.evaluation_prompts`), seed 1234. `eye_labelled/labels.json` has, for each, the shape,
 colour, size, position and background a person saw, labelled without seeing the captions or any model's reading; an
-attribute the person could not decide is "unclear".
+attribute the person could not decide is "unclear" (label -1, which `reports.attribute_accuracy` leaves out).
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from ..data.shapes import VOCABULARIES
+from .evaluator import HEADS
 
 EYE_LABELLED = Path(__file__).resolve().parent / "eye_labelled"
-HEADS = ("shape", "colour", "size", "position", "background")
 
 
 def eye_labelled() -> tuple[Tensor, dict[str, Tensor], dict]:
@@ -32,8 +32,3 @@ def eye_labelled() -> tuple[Tensor, dict[str, Tensor], dict]:
               for h in HEADS}
     return images, labels, info
 
-
-def agreement(read: dict[str, Tensor], labels: dict[str, Tensor]) -> dict[str, float]:
-    """Per attribute of HEADS in `labels`, the share of images whose reading equals the label, among those that have one
-    (-1: none)."""
-    return {h: float((read[h] == labels[h])[labels[h] >= 0].float().mean()) for h in HEADS if h in labels}

@@ -30,7 +30,7 @@ from ..core.generation import EVAL_SAMPLER, EVAL_SPACING, EVAL_STEPS
 from ..data.captions import evaluation_prompts
 from ..data.shapes import make_shapes
 from .distances import frechet_distance, in_manifold, precision_recall
-from .evaluator import Evaluator
+from .evaluator import HEADS, Evaluator
 
 CONFIDENCE = 0.9  # evaluator probability needed to count an attribute as recognised
 RECOGNISED_BY = ("shape", "colour")  # attributes that must be recognised for a sample to count
@@ -111,12 +111,14 @@ def against_bar(k: int, n: int, bar: float, z: float = 1.96) -> tuple[float, flo
 
 
 def attribute_accuracy(read: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, float]:
-    """Per requested attribute, the share of images the evaluator reads as that attribute."""
+    """Per requested attribute, the share of images the evaluator reads as that attribute, among the images that have
+    one (a target of -1 is no label: an attribute a person labelling by eye could not decide)."""
     out = {}
     for name, want in targets.items():
         if name not in read:
             raise ValueError(f"the evaluator does not predict {name!r}; it predicts {sorted(k for k in read if '_' not in k)}")
-        out[name] = float((read[name] == want.cpu()).float().mean())
+        want = want.cpu()
+        out[name] = float((read[name] == want)[want >= 0].float().mean())
     return out
 
 
@@ -154,7 +156,7 @@ def caption_quality(sample_fn, evaluator: Evaluator, n: int = 500) -> dict[bool,
     for held_out in (False, True):
         prompts, attrs = evaluation_prompts(n, held_out=held_out)
         samples = sample_fn(prompts)
-        targets = {k: attrs[k] for k in ("shape", "colour", "size", "position", "background")}
+        targets = {k: attrs[k] for k in HEADS}
         reports[held_out] = evaluate_samples(samples, evaluator, targets=targets)
         reports[held_out].accuracy["shape_and_colour"] = joint_accuracy(evaluator.read(samples), attrs)
         print("held-out pairs:" if held_out else "seen pairs:", reports[held_out])

@@ -264,11 +264,17 @@ def train_text(device, options: RunOptions = RunOptions(), seed: int = 0):
             {**meta, **start, "quality": text_quality(ema, schedule, device, cfg.prediction)})
 
 
+def sample_text_model(model: TextConditionedModel, schedule: NoiseSchedule, prompts: list[str], device, prediction: str,
+                      guidance: float = TEXT_GUIDANCE, seed: int = 1234):
+    """Images for `prompts` from a pixel text model, guided at `guidance` against the empty prompt: how the text recipe
+    samples to judge its model."""
+    null = lambda b, dev: model.conditioner.tokenize([""] * b, dev)  # noqa: E731
+    return generate(model, schedule, len(prompts), seed=seed, device=device, prediction=prediction,
+                    cond=model.conditioner.tokenize(prompts, device="cpu"), guidance=guidance, null_cond=null)
+
+
 def text_quality(model: TextConditionedModel, schedule: NoiseSchedule, device, prediction: str) -> dict:
     """The text recipe's `quality` record: 500 seen-pair and 500 held-out-pair test captions at TEXT_GUIDANCE."""
     evaluator = load_checkpoint("evaluator", device=device)[0]
-    null = lambda b, dev: model.conditioner.tokenize([""] * b, dev)  # noqa: E731
-    reports = caption_quality(lambda prompts: generate(
-        model, schedule, len(prompts), seed=1234, device=device, prediction=prediction,
-        cond=model.conditioner.tokenize(prompts, device="cpu"), guidance=TEXT_GUIDANCE, null_cond=null), evaluator)
+    reports = caption_quality(lambda prompts: sample_text_model(model, schedule, prompts, device, prediction), evaluator)
     return caption_quality_record(reports, TEXT_GUIDANCE)

@@ -1,5 +1,5 @@
 """Judging the shipped checkpoints again: each one's final quality records measured as its recipe measures them, with
-the evaluator shipped now, and written back into its JSON (`python -m diffusion_course.train rejudge`).
+the evaluator shipped now, and written back into its JSON (`python -m diffusion_course.rejudge`).
 
 A recipe judges its model once, at the end of training, with the evaluator of the day. When the evaluator changes, the
 records must follow or the course would quote two instruments as one. The weights do not change, so this does not
